@@ -1,0 +1,1 @@
+"""The dashboards: the admin web app and its JSON API over the warehouse."""

@@ -1,0 +1,182 @@
+"""Every setting Lookout reads, in one place.
+
+Settings come from ``LOOKOUT_*`` environment variables (documented in
+``.env.example``) and are validated once at start-up, so a typo fails fast with
+a message naming the variable instead of surfacing later as a driver error.
+Defaults point at the local stack that ``lookout stack up`` starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value Lookout cannot use; the message names the variable."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be one of true/false/1/0/yes/no/on/off")
+
+
+def _clickhouse_dsn(raw: str) -> str:
+    scheme = urlparse(raw).scheme
+    if scheme not in {"chdb", "http", "https"}:
+        raise ValueError("must start with chdb:/// (embedded engine) or http(s):// (ClickHouse server)")
+    return raw
+
+
+def _postgres_dsn(raw: str) -> str:
+    if urlparse(raw).scheme not in {"postgresql", "postgres"}:
+        raise ValueError("must be a postgresql:// URL")
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    if urlparse(raw).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must be a redis:// URL")
+    return raw
+
+
+def _bootstrap(raw: str) -> str:
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port[,host:port...]")
+    return raw
+
+
+def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
+    raw = environ.get(name, default)
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+def _default_home(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("LOOKOUT_HOME", str(PROJECT_ROOT / ".lookout"))).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; build with :meth:`from_env`, derive test variants with :meth:`with_`."""
+
+    home: Path
+    kafka_bootstrap: str
+    postgres_dsn: str
+    clickhouse_dsn: str
+    redis_url: str
+    collector_host: str
+    collector_port: int
+    dashboard_host: str
+    dashboard_port: int
+    secret_key: str
+    retention_days: int
+    kafka_topic_partitions: int
+    kafka_topic_prefix: str
+    batch_max_rows: int
+    batch_max_wait_s: float
+    max_body_bytes: int
+    max_events_per_request: int
+    max_event_bytes: int
+    api_key_cache_ttl_s: int
+    default_rate_limit_per_s: int
+    produce_timeout_s: float
+    log_level: str
+    log_json: bool
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = _default_home(env)
+        log_level = env.get("LOOKOUT_LOG_LEVEL", "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError(f"LOOKOUT_LOG_LEVEL={log_level!r} is invalid: must be DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            home=home,
+            kafka_bootstrap=_env("LOOKOUT_KAFKA_BOOTSTRAP", "127.0.0.1:9092", _bootstrap, env),
+            postgres_dsn=_env(
+                "LOOKOUT_POSTGRES_DSN", "postgresql://lookout:lookout@127.0.0.1:5432/lookout", _postgres_dsn, env
+            ),
+            clickhouse_dsn=_env("LOOKOUT_CLICKHOUSE_DSN", f"chdb:///{home / 'chdb'}", _clickhouse_dsn, env),
+            redis_url=_env("LOOKOUT_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, env),
+            collector_host=env.get("LOOKOUT_COLLECTOR_HOST", "127.0.0.1"),
+            collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
+            dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
+            dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
+            secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
+            retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
+            kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
+            kafka_topic_prefix=env.get("LOOKOUT_KAFKA_TOPIC_PREFIX", "lookout."),
+            batch_max_rows=_env("LOOKOUT_BATCH_MAX_ROWS", "50000", _positive_int, env),
+            batch_max_wait_s=_env("LOOKOUT_BATCH_MAX_WAIT_S", "0.5", _positive_float, env),
+            max_body_bytes=_env("LOOKOUT_MAX_BODY_BYTES", str(5 * 1024 * 1024), _positive_int, env),
+            max_events_per_request=_env("LOOKOUT_MAX_EVENTS_PER_REQUEST", "10000", _positive_int, env),
+            max_event_bytes=_env("LOOKOUT_MAX_EVENT_BYTES", str(256 * 1024), _positive_int, env),
+            api_key_cache_ttl_s=_env("LOOKOUT_API_KEY_CACHE_TTL_S", "5", _positive_int, env),
+            default_rate_limit_per_s=_env("LOOKOUT_DEFAULT_RATE_LIMIT_PER_S", "2000", _positive_int, env),
+            produce_timeout_s=_env("LOOKOUT_PRODUCE_TIMEOUT_S", "5", _positive_float, env),
+            log_level=log_level,
+            log_json=_env("LOOKOUT_LOG_JSON", "true", _bool, env),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (tests point a copy at their own services)."""
+        return replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"LOOKOUT_{f.name.upper()}"] = str(value)
+        return env
+
+    def topic(self, kind: str) -> str:
+        """The Kafka topic that carries one event kind."""
+        return f"{self.kafka_topic_prefix}{kind}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.kafka_topic_prefix}dead_letters"

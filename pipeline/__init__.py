@@ -1,0 +1,1 @@
+"""The pipeline: Kafka consumers that batch events into ClickHouse and PostgreSQL, effectively once."""

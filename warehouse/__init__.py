@@ -1,0 +1,1 @@
+"""The warehouse: schemas, migrations and the query layer for ClickHouse and PostgreSQL."""
