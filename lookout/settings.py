@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -81,6 +81,22 @@ def _bootstrap(raw: str) -> str:
     return raw
 
 
+def _retention_overrides(raw: str) -> dict[str, int]:
+    overrides: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        service, sep, days = item.partition("=")
+        if not sep or not service.strip() or not days.strip().isdigit() or int(days) <= 0:
+            raise ValueError(f"{item!r} is not service=days (e.g. payments=365,debug-app=3)")
+        overrides[service.strip()] = int(days)
+    return overrides
+
+
+def _compression(raw: str) -> str:
+    if raw not in {"none", "gzip", "lz4", "zstd", "snappy"}:
+        raise ValueError("must be one of none, gzip, lz4, zstd, snappy")
+    return raw
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -108,7 +124,10 @@ class Settings:
     dashboard_port: int
     secret_key: str
     retention_days: int
+    retention_overrides: dict[str, int]
     kafka_topic_partitions: int
+    kafka_replication_factor: int
+    kafka_compression: str
     kafka_topic_prefix: str
     batch_max_rows: int
     batch_max_wait_s: float
@@ -120,7 +139,6 @@ class Settings:
     produce_timeout_s: float
     log_level: str
     log_json: bool
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,7 +161,10 @@ class Settings:
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
+            retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
+            kafka_replication_factor=_env("LOOKOUT_KAFKA_REPLICATION_FACTOR", "1", _positive_int, env),
+            kafka_compression=_env("LOOKOUT_KAFKA_COMPRESSION", "gzip", _compression, env),
             kafka_topic_prefix=env.get("LOOKOUT_KAFKA_TOPIC_PREFIX", "lookout."),
             batch_max_rows=_env("LOOKOUT_BATCH_MAX_ROWS", "50000", _positive_int, env),
             batch_max_wait_s=_env("LOOKOUT_BATCH_MAX_WAIT_S", "0.5", _positive_float, env),
@@ -165,13 +186,16 @@ class Settings:
         """The environment variables that reproduce these settings in a child process."""
         env: dict[str, str] = {}
         for f in fields(self):
-            if f.name == "extra":
-                continue
             value = getattr(self, f.name)
             if isinstance(value, bool):
                 value = "true" if value else "false"
+            elif isinstance(value, dict):
+                value = ",".join(f"{k}={v}" for k, v in value.items())
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
+
+    def retention_days_for(self, service: str) -> int:
+        return self.retention_overrides.get(service, self.retention_days)
 
     def topic(self, kind: str) -> str:
         """The Kafka topic that carries one event kind."""

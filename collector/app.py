@@ -1,0 +1,178 @@
+"""The collector's Flask app: the public ingestion API of the event contract.
+
+Request flow: request id -> API key (401) -> body read within limits (413)
+-> parse (400/415) -> validate each event -> rate limit (429) -> produce and
+wait for the broker's acknowledgement (503) -> 202 with per-event errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, Response, g, jsonify, request
+
+from collector import ingest
+from lookout.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
+from collector.body import BodyError, BodyLimits, BodyTooLarge, parse_body
+from collector.producer import EventProducer, KafkaUnavailable
+from collector.ratelimit import RateLimiter
+from lookout.settings import Settings
+
+log = logging.getLogger("lookout.collector")
+
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+
+@dataclass
+class CollectorServices:
+    """The collector's connections to the outside world, built once per process."""
+
+    authenticator: ApiKeyAuthenticator
+    limiter: RateLimiter
+    producer: EventProducer
+    redis: redis.Redis
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CollectorServices:
+        redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        return cls(
+            authenticator=ApiKeyAuthenticator(settings.postgres_dsn, redis_client, settings.api_key_cache_ttl_s),
+            limiter=RateLimiter(redis_client),
+            producer=EventProducer(settings),
+            redis=redis_client,
+        )
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify({"error": message, "request_id": g.get("request_id")})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def create_app(settings: Settings, services: CollectorServices | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # we bound reads ourselves, see _read_body
+    svc = services or CollectorServices.from_settings(settings)
+    limits = BodyLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_events=settings.max_events_per_request,
+        max_event_bytes=settings.max_event_bytes,
+    )
+    app.extensions["lookout.collector"] = svc
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        # Honour a caller's id only when it is sane to echo into headers and logs.
+        g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.path.startswith("/v1/"):
+            log.info(
+                "request",
+                extra={
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                    "api_key": g.get("key_name"),
+                },
+            )
+        return response
+
+    @app.errorhandler(404)
+    def _not_found(_exc: Exception) -> Response:
+        return error(404, f"no such endpoint: {request.path}")
+
+    @app.errorhandler(405)
+    def _method_not_allowed(_exc: Exception) -> Response:
+        return error(405, f"{request.method} is not allowed on {request.path}")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return error(500, "internal error; the request id identifies it in the collector's log")
+
+    def _authenticate() -> Principal | Response:
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return error(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+        try:
+            principal = svc.authenticator.authenticate(key.strip())
+        except AuthUnavailable:
+            return error(503, "cannot verify API keys right now", {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)})
+        if principal is None:
+            return error(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
+        g.key_name = principal.name
+        return principal
+
+    def _read_body() -> bytes | Response:
+        declared = request.content_length
+        if declared is not None and declared > settings.max_body_bytes:
+            return error(413, f"body of {declared} bytes is larger than the limit of {settings.max_body_bytes}")
+        data = request.stream.read(settings.max_body_bytes + 1)
+        if len(data) > settings.max_body_bytes:
+            return error(413, f"body is larger than the limit of {settings.max_body_bytes} bytes")
+        return data
+
+    @app.post("/v1/events")
+    def ingest_events() -> Response:
+        principal = _authenticate()
+        if isinstance(principal, Response):
+            return principal
+        data = _read_body()
+        if isinstance(data, Response):
+            return data
+        try:
+            parsed = parse_body(data, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"), limits)
+        except BodyTooLarge as exc:
+            return error(413, str(exc))
+        except BodyError as exc:
+            return error(exc.status, str(exc))
+        if not parsed.items:
+            return error(400, "empty batch: send at least one event")
+        result = ingest.build_records(
+            parsed.items,
+            now_ms=int(time.time() * 1000),
+            may_send=principal.may_send,
+            topic_for=settings.topic,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        rate_headers: dict[str, str] = {}
+        if result.accepted:
+            decision = svc.limiter.check(
+                principal.key_id, principal.rate_limit_per_s or settings.default_rate_limit_per_s, result.accepted
+            )
+            if decision is not None:
+                rate_headers = decision.headers()
+                if not decision.allowed:
+                    return error(429, "rate limit exceeded for this API key", rate_headers)
+            try:
+                svc.producer.send_all(result.records)
+            except KafkaUnavailable as exc:
+                log.warning("produce failed", extra={"request_id": g.request_id, "error": str(exc)})
+                return error(
+                    503,
+                    "event storage is unavailable; nothing from this request was accepted, retry later",
+                    {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+                )
+        response = jsonify(result.body())
+        response.status_code = 202
+        response.headers.update(rate_headers)
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    return app

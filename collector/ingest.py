@@ -1,0 +1,72 @@
+"""Turning a parsed request body into Kafka records and per-event errors. Pure: no I/O.
+
+Events are validated one by one so a mixed batch keeps its good events; the
+good ones are grouped by (kind, service) and packed into as few Kafka records
+as fit (see lookout.records), keyed by service so one service's events keep
+their order within a partition.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from collector.body import BadItem
+from collector.producer import OutgoingRecord
+from lookout.contract import Event, InvalidEvent, validate_event
+from lookout.records import encode_events
+
+
+@dataclass
+class IngestResult:
+    records: list[OutgoingRecord] = field(default_factory=list)
+    accepted: int = 0
+    accepted_by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def body(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "rejected": self.rejected, "errors": self.errors}
+
+
+def build_records(
+    items: Sequence[object],
+    *,
+    now_ms: int,
+    may_send: Callable[[str], bool],
+    topic_for: Callable[[str], str],
+    max_event_bytes: int,
+) -> IngestResult:
+    result = IngestResult()
+    groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    for index, item in enumerate(items):
+        if isinstance(item, BadItem):
+            result.errors.append({"index": index, "error": item.reason})
+            continue
+        try:
+            event: Event = validate_event(item, now_ms)
+        except InvalidEvent as exc:
+            result.errors.append({"index": index, "error": str(exc)})
+            continue
+        if not may_send(event.kind):
+            result.errors.append({"index": index, "error": f"this API key may not send '{event.kind}' events"})
+            continue
+        encoded = orjson.dumps(event.to_json_dict())
+        if len(encoded) > max_event_bytes:
+            result.errors.append(
+                {"index": index, "error": f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}"}
+            )
+            continue
+        groups[(event.kind, event.service)].append(encoded)
+        result.accepted += 1
+        result.accepted_by_kind[event.kind] += 1
+    for (kind, service), encoded_events in groups.items():
+        for value in encode_events(encoded_events):
+            result.records.append(OutgoingRecord(topic_for(kind), service.encode(), value))
+    return result

@@ -1,0 +1,191 @@
+"""The `lookout` command line.
+
+Each subcommand is a thin shell over a module that does the work, so the same
+operations are reachable from tests and from the dashboards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lookout.settings import Settings, SettingsError
+
+EPILOG = """\
+Configuration comes from LOOKOUT_* environment variables (see .env.example);
+the defaults point at the local stack started by `lookout stack up`.
+"""
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from lookout.stack import Stack, fetch_kafka
+
+    if args.action == "fetch":
+        fetch_kafka(progress=_err)
+        return 0
+    stack = Stack.from_settings(settings)
+    if args.action == "up":
+        statuses = stack.up(progress=_print)
+    elif args.action == "down":
+        statuses = stack.down(progress=_print)
+    else:
+        statuses = stack.status()
+    for status in statuses:
+        state = f"running (pid {status.pid})" if status.running else "stopped"
+        _print(f"{status.name:<9} {state:<22} {status.address:<22} log: {status.log_file}")
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from warehouse.migrate import migrate
+
+    applied = migrate(settings, _print)
+    _print(f"{len(applied)} migration(s) applied" if applied else "database schemas are up to date")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from lookout.logsetup import configure
+    from lookout.up import run
+
+    configure(settings.log_level, settings.log_json)
+    return run(settings, demo=args.demo, start_stack=not args.no_stack, demo_rate=args.demo_rate, progress=_print)
+
+
+def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from lookout.settings import PROJECT_ROOT
+
+    conf = str(PROJECT_ROOT / "collector" / "gunicorn_conf.py")
+    os.execvpe(sys.executable, [sys.executable, "-m", "gunicorn", "-c", conf, "collector.wsgi:app"], os.environ)
+    return 0  # not reached: exec replaced this process
+
+
+def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from lookout.logsetup import configure
+    from pipeline.runner import PipelineThreads, build_consumers
+
+    configure(settings.log_level, settings.log_json)
+    threads = PipelineThreads(build_consumers(settings, args.sink))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    threads.start()
+    done.wait()
+    threads.stop()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from lookout import keys
+
+    if args.action == "create":
+        created = keys.create_key(settings, args.name, keys.parse_scopes(args.scopes), keys.parse_rate(args.rate_limit))
+        _err(f"created API key {created.key.id} '{created.key.name}' with scopes {','.join(created.key.scopes)}")
+        _err("this is the only time the key is shown; store it now:")
+        _print(created.secret)
+    elif args.action == "list":
+        rows = keys.list_keys(settings, include_revoked=args.all)
+        _print(f"{'ID':>4}  {'NAME':<24} {'PREFIX':<12} {'RATE/S':>7}  {'CREATED':<20} {'STATE':<8} SCOPES")
+        for key in rows:
+            state = "revoked" if key.revoked_at else "active"
+            rate = str(key.rate_limit_per_s or "default")
+            created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            _print(f"{key.id:>4}  {key.name:<24} {key.prefix:<12} {rate:>7}  {created:<20} {state:<8} {','.join(key.scopes)}")
+    else:
+        revoked = keys.revoke_key(settings, args.id)
+        _print(f"revoked API key {revoked.id} '{revoked.name}'")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lookout",
+        description="Lookout: self-hosted observability and log analytics.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = sub.add_parser("stack", help="start, stop or inspect the local Kafka, PostgreSQL and Redis")
+    stack.add_argument("action", choices=["up", "down", "status", "fetch"], help="fetch only downloads the Kafka jars")
+    stack.set_defaults(func=cmd_stack)
+
+    migrate = sub.add_parser("migrate", help="apply pending ClickHouse and PostgreSQL migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    up = sub.add_parser("up", help="run the whole platform on this machine (single-node mode)")
+    up.add_argument("--demo", action="store_true", help="also send a steady stream of realistic demo events")
+    up.add_argument("--demo-rate", type=float, default=50.0, metavar="N", help="demo events per second (default 50)")
+    up.add_argument("--no-stack", action="store_true", help="use already-running services from the settings")
+    up.set_defaults(func=cmd_up)
+
+    collector = sub.add_parser("collector", help="run only the collector under gunicorn (scaled mode)")
+    collector.set_defaults(func=cmd_collector)
+
+    pipeline = sub.add_parser("pipeline", help="run only pipeline consumers (scaled mode)")
+    pipeline.add_argument(
+        "--sink", action="append", choices=["clickhouse", "postgres"], help="sink(s) to consume for (default: both)"
+    )
+    pipeline.set_defaults(func=cmd_pipeline)
+
+    key_cmd = sub.add_parser("keys", help="create, list or revoke API keys")
+    key_sub = key_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True, help="a name to recognise the key by (unique among active keys)")
+    create.add_argument(
+        "--scopes",
+        action="append",
+        metavar="SCOPES",
+        help="comma-separated event kinds the key may send, 'ingest' for all kinds, 'query' for the read API "
+        "(default: every kind)",
+    )
+    create.add_argument("--rate-limit", metavar="N/s", help="events per second for this key (default: the setting)")
+    listing = key_sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    revoke = key_sub.add_parser("revoke", help="revoke a key; it stops working within seconds")
+    revoke.add_argument("id", type=int, help="the key's id from `lookout keys list`")
+    key_cmd.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from lookout.keys import KeyManagementError
+    from lookout.stack import StackError
+    from warehouse.clickhouse import ClickHouseUnavailable
+    from warehouse.migrate import MigrationError
+    from warehouse.postgres import PostgresUnavailable
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings) or 0)
+    except (
+        SettingsError,
+        StackError,
+        MigrationError,
+        KeyManagementError,
+        PostgresUnavailable,
+        ClickHouseUnavailable,
+    ) as exc:
+        _err(f"lookout {args.command}: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""`lookout up --demo`: a steady stream of realistic events from a few made-up services.
+
+It ships through the public collector API with the shipper library, exactly as
+an app server would, so the demo also exercises the whole path.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from lookout.client import Client
+
+SERVICES = ("api-gateway", "payments", "auth", "chain-indexer")
+ENDPOINTS = (
+    ("GET", "/v1/accounts/{id}"),
+    ("POST", "/v1/payments"),
+    ("GET", "/v1/payments/{id}"),
+    ("POST", "/v1/auth/login"),
+    ("GET", "/v1/assets"),
+    ("PUT", "/v1/kyc/{id}"),
+)
+MESSAGES = {
+    "info": ("request completed", "payment captured", "session refreshed", "block indexed", "cache warmed"),
+    "warn": ("slow database query", "retrying upstream call", "rate limit nearly reached"),
+    "error": ("payment provider timeout", "database connection reset", "invalid signature on webhook"),
+    "debug": ("cache miss", "feature flag evaluated"),
+}
+
+
+def _status(rng: random.Random) -> int:
+    roll = rng.random()
+    return 500 if roll < 0.02 else 404 if roll < 0.06 else 401 if roll < 0.08 else 201 if roll < 0.3 else 200
+
+
+def events(rng: random.Random) -> Iterator[dict[str, Any]]:
+    """An endless, plausible mix: mostly api metrics and logs, some system metrics, a few of the rest."""
+    while True:
+        service = rng.choice(SERVICES)
+        method, endpoint = rng.choice(ENDPOINTS)
+        status = _status(rng)
+        latency = round(rng.lognormvariate(3.2, 0.6) * (4 if status >= 500 else 1), 2)
+        request_id = str(uuid.uuid4())
+        yield {
+            "kind": "api_metric",
+            "service": service,
+            "endpoint": endpoint,
+            "method": method,
+            "status_code": status,
+            "response_time_ms": latency,
+            "request_size_bytes": rng.randint(80, 4000),
+            "response_size_bytes": rng.randint(200, 40000),
+            "cache_hit": rng.random() < 0.3,
+        }
+        level = "error" if status >= 500 else "warn" if latency > 120 else rng.choice(("info", "info", "debug"))
+        yield {
+            "kind": "log",
+            "service": service,
+            "level": level,
+            "message": rng.choice(MESSAGES[level]),
+            "category": "API",
+            "event_type": "http_request",
+            "request_id": request_id,
+            "correlation_id": request_id,
+            "endpoint": endpoint,
+            "method": method,
+            "status_code": status,
+            "response_time_ms": latency,
+        }
+        if rng.random() < 0.2:
+            yield {
+                "kind": "system_metric",
+                "service": service,
+                "instance": f"{service}-{rng.randint(1, 3)}",
+                "metric_type": "cpu",
+                "metric_name": "cpu.utilization",
+                "value": round(rng.uniform(5, 95), 2),
+                "unit": "percent",
+                "threshold_warning": 80.0,
+                "threshold_critical": 95.0,
+            }
+        if rng.random() < 0.05:
+            yield {
+                "kind": "blockchain_event",
+                "service": "chain-indexer",
+                "event_type": "Transfer",
+                "contract_address": "0x" + "".join(rng.choices("0123456789abcdef", k=40)),
+                "transaction_hash": "0x" + "".join(rng.choices("0123456789abcdef", k=64)),
+                "block_number": 19_000_000 + rng.randint(0, 100_000),
+                "log_index": rng.randint(0, 200),
+                "decoded_data": {"from": "0xabc", "to": "0xdef", "value": str(rng.randint(1, 10**18))},
+            }
+        if status == 401 and rng.random() < 0.5:
+            yield {
+                "kind": "security_event",
+                "service": "auth",
+                "event_type": "failed_login",
+                "severity": rng.choice(("low", "medium", "high")),
+                "ip_address": f"203.0.113.{rng.randint(1, 254)}",
+                "endpoint": "/v1/auth/login",
+                "threat_indicators": {"attempts": rng.randint(1, 12)},
+            }
+        if rng.random() < 0.01:
+            yield {
+                "kind": "admin_audit",
+                "service": "api-gateway",
+                "admin_id": f"admin-{rng.randint(1, 4)}",
+                "action": rng.choice(("user.suspend", "kyc.approve", "asset.update")),
+                "resource_type": "user",
+                "resource_id": str(rng.randint(1000, 9999)),
+                "justification": "demo",
+            }
+
+
+class DemoTraffic:
+    """Sends ``rate`` events per second until stopped."""
+
+    def __init__(self, endpoint: str, api_key: str, rate: float = 50.0, seed: int | None = None) -> None:
+        self._client = Client(endpoint, api_key, service="lookout-demo", batch_size=200, flush_interval=1.0)
+        self._rate = rate
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = 1.0 / self._rate
+        next_at = time.monotonic()
+        for event in events(self._rng):
+            if self._stop.is_set():
+                return
+            self._client.send(event)
+            next_at += interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._client.close(timeout=5)

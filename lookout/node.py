@@ -1,0 +1,57 @@
+"""The single-node process: pipeline consumers, dashboards and scheduler as threads of one process.
+
+chDB lets only one process open its data path, so in single-node mode every
+component that touches ClickHouse lives here (the collector, which never does,
+runs separately under gunicorn).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from dashboards.app import create_app as create_dashboards
+from lookout.settings import Settings
+from pipeline.runner import PipelineThreads, build_consumers
+from warehouse import retention
+
+log = logging.getLogger("lookout.node")
+
+
+class Node:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pipeline = PipelineThreads(build_consumers(settings))
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._server: BaseWSGIServer | None = None
+        self._server_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.pipeline.start()
+        app = create_dashboards(self.settings)
+        app.extensions["lookout.pipeline"] = self.pipeline
+        self._server = make_server(
+            self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True
+        )
+        self._server_thread = threading.Thread(target=self._server.serve_forever, name="dashboards", daemon=True)
+        self._server_thread.start()
+        # Partitions for the months ahead, and retention for the months behind, once an hour.
+        self.scheduler.add_job(
+            retention.run, "interval", hours=1, args=[self.settings], id="retention", next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.start()
+        log.info(
+            "node started",
+            extra={"dashboards": f"http://{self.settings.dashboard_host}:{self.settings.dashboard_port}"},
+        )
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._server is not None:
+            self._server.shutdown()
+        self.pipeline.stop()

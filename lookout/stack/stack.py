@@ -1,0 +1,141 @@
+"""The three servers a Lookout home needs, started and stopped together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from lookout.stack.base import LOCALHOST, Service, ServiceStatus, StackError, find_free_port
+from lookout.stack.kafka import KafkaService
+from lookout.stack.postgres import PostgresService
+from lookout.stack.redis import RedisService
+
+if TYPE_CHECKING:
+    from lookout.settings import Settings
+
+DEFAULT_POSTGRES_DSN = "postgresql://lookout:lookout@127.0.0.1:5432/lookout"
+_LOCAL_HOSTS = {LOCALHOST, "localhost"}
+
+Progress = Callable[[str], object]
+
+
+def _silent(_message: str) -> None:
+    pass
+
+
+def _local_port(setting: str, value: str, host: str | None, port: int | None, default: int) -> int:
+    if host not in _LOCAL_HOSTS:
+        raise StackError(f"{setting}={value!r} does not point at 127.0.0.1, so the local stack cannot serve it")
+    return port or default
+
+
+class Stack:
+    """Kafka, PostgreSQL and Redis for one home directory, all on 127.0.0.1."""
+
+    def __init__(
+        self,
+        home: Path,
+        kafka_port: int = 9092,
+        kafka_controller_port: int = 9093,
+        postgres_dsn: str = DEFAULT_POSTGRES_DSN,
+        redis_port: int = 6379,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.kafka = KafkaService(self.home, kafka_port, kafka_controller_port)
+        self.postgres = PostgresService(self.home, postgres_dsn)
+        self.redis = RedisService(self.home, redis_port)
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return (self.kafka, self.postgres, self.redis)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Stack:
+        """The stack serving ``settings``; the controller port is the broker port + 1."""
+        bootstrap = settings.kafka_bootstrap
+        if "," in bootstrap:
+            raise StackError(f"LOOKOUT_KAFKA_BOOTSTRAP={bootstrap!r} lists several brokers; the local stack runs one")
+        host, _, port = bootstrap.strip().rpartition(":")
+        kafka_port = _local_port("LOOKOUT_KAFKA_BOOTSTRAP", bootstrap, host, int(port), 9092)
+        pg = urlparse(settings.postgres_dsn)
+        _local_port("LOOKOUT_POSTGRES_DSN", settings.postgres_dsn, pg.hostname, pg.port, 5432)
+        redis = urlparse(settings.redis_url)
+        if redis.scheme != "redis":
+            raise StackError(f"LOOKOUT_REDIS_URL={settings.redis_url!r}: the local stack serves plain redis:// only")
+        redis_port = _local_port("LOOKOUT_REDIS_URL", settings.redis_url, redis.hostname, redis.port, 6379)
+        return cls(
+            settings.home / "stack",
+            kafka_port=kafka_port,
+            kafka_controller_port=kafka_port + 1,
+            postgres_dsn=settings.postgres_dsn,
+            redis_port=redis_port,
+        )
+
+    @classmethod
+    def for_tests(cls, home: Path) -> Stack:
+        """A stack on free ports, so tests never collide with a developer's stack or each other."""
+        ports: list[int] = []
+        while len(ports) < 4:
+            port = find_free_port()
+            if port not in ports:
+                ports.append(port)
+        kafka, controller, postgres, redis = ports
+        return cls(
+            home,
+            kafka_port=kafka,
+            kafka_controller_port=controller,
+            postgres_dsn=f"postgresql://lookout:lookout@{LOCALHOST}:{postgres}/lookout",
+            redis_port=redis,
+        )
+
+    def apply_to(self, settings: Settings) -> Settings:
+        """A copy of ``settings`` pointing at this stack's servers."""
+        return settings.with_(
+            kafka_bootstrap=self.kafka.bootstrap, postgres_dsn=self.postgres.dsn, redis_url=self.redis.url
+        )
+
+    def up(self, progress: Progress = _silent, timeout: float = 60.0) -> list[ServiceStatus]:
+        """Start whatever is not running and wait until every service answers.
+
+        Servers already running from this home are left alone. Ports are checked
+        for every missing service before anything is launched, and on failure the
+        services this call launched are stopped again, so a failed ``up`` leaves
+        the machine as it found it.
+        """
+        notes = {s.name: "already running" for s in self.services if s.is_running()}
+        pending = [s for s in self.services if s.name not in notes]
+        for service in pending:
+            service.check_ports()
+        self.home.mkdir(parents=True, exist_ok=True)
+        launched: dict[Service, float] = {}
+        try:
+            for service in pending:
+                progress(f"starting {service.name} on {service.address}...")
+                launched[service] = time.monotonic()
+                service.start()
+            # Quickest first, so their start-up times are not inflated by waiting on Kafka.
+            for service in reversed(self.services):
+                service.wait_ready(timeout)
+                if service in launched:
+                    notes[service.name] = f"started in {time.monotonic() - launched[service]:.1f}s"
+                progress(f"{service.name} {notes[service.name]} on {service.address}")
+        except BaseException:
+            for service in launched:
+                service.stop()
+            raise
+        return [s.status(notes[s.name]) for s in self.services]
+
+    def down(self, progress: Progress = _silent, timeout: float = 30.0) -> list[ServiceStatus]:
+        """Stop every service of this home; returns once their processes are gone."""
+        for service in self.services:
+            pid = service.pid()
+            if pid is not None:
+                service.stop(timeout)
+                progress(f"{service.name} stopped (pid {pid})")
+        return self.status()
+
+    def status(self) -> list[ServiceStatus]:
+        return [s.status() for s in self.services]

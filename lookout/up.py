@@ -1,0 +1,154 @@
+"""`lookout up`: the whole platform on one machine (the brief's single-node mode).
+
+Order matters: the local stack, then migrations and topics, then first-run
+credentials, then the collector (gunicorn, its own processes) and this
+process as the node (pipeline + dashboards + scheduler), then demo traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from lookout import keys
+from lookout.node import Node
+from lookout.secrets import generate_password
+from lookout.settings import PROJECT_ROOT, Settings
+from lookout.stack import Stack
+from lookout.topics import ensure_topics
+from warehouse.migrate import migrate
+
+Progress = Callable[[str], None]
+
+ADMIN_EMAIL = "admin@lookout.local"
+
+
+def credentials_path(settings: Settings) -> Path:
+    return settings.home / "credentials.json"
+
+
+def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, str]:
+    """On first run: an admin account and two keys (ingest-only, query-only), kept in a 0600 file.
+
+    The plaintext secrets exist only in that file (the database has hashes), so
+    the demo can keep shipping across restarts and the admin can log in.
+    """
+    path = credentials_path(settings)
+    if path.exists():
+        return json.loads(path.read_text())
+    if keys.account_count(settings) > 0:
+        raise SystemExit(
+            f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`"
+        )
+    password = generate_password()
+    keys.create_admin(settings, ADMIN_EMAIL, password, actor="lookout up")
+    ingest = keys.create_key(settings, "demo-ingest", list(keys.KINDS), None, actor="lookout up")
+    query = keys.create_key(settings, "demo-query", [keys.QUERY_SCOPE], None, actor="lookout up")
+    credentials = {
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": password,
+        "ingest_api_key": ingest.secret,
+        "query_api_key": query.secret,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(credentials, handle, indent=2)
+    progress(f"created the admin account and API keys (saved in {path}, mode 0600)")
+    return credentials
+
+
+def start_collector(settings: Settings) -> subprocess.Popen[bytes]:
+    log_path = settings.home / "collector.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"), "collector.wsgi:app"],
+        env={**os.environ, **settings.as_env()},
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+    )
+
+
+def wait_http(url: str, timeout_s: float, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"lookout up: {what} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"lookout up: {what} did not answer at {url} within {timeout_s:.0f}s")
+
+
+def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, progress: Progress = print) -> int:
+    if start_stack:
+        stack = Stack.from_settings(settings)
+        for status in stack.up(progress=progress):
+            progress(f"  {status.name:<9} {status.address}  (log: {status.log_file})")
+    applied = migrate(settings, progress)
+    progress(f"migrations: {len(applied)} applied" if applied else "migrations: up to date")
+    created = ensure_topics(settings)
+    if created:
+        progress(f"kafka topics created: {', '.join(created)}")
+    credentials = first_run_credentials(settings, progress)
+
+    collector = start_collector(settings)
+    collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
+    dashboards_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+    node = Node(settings)
+    demo_traffic = None
+    stopping = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        wait_http(f"{collector_url}/healthz", 30, "the collector", collector)
+        node.start()
+        wait_http(f"{dashboards_url}/healthz", 30, "the dashboards")
+        if demo:
+            from lookout.demo import DemoTraffic
+
+            demo_traffic = DemoTraffic(collector_url, credentials["ingest_api_key"], rate=demo_rate)
+            demo_traffic.start()
+        progress(
+            "\nLookout is up.\n"
+            f"  collector   {collector_url}/v1/events   (OTLP: {collector_url}/v1/logs, /v1/metrics)\n"
+            f"  dashboards  {dashboards_url}\n"
+            f"  admin       {credentials['admin_email']} / {credentials['admin_password']}\n"
+            f"  ingest key  {credentials['ingest_api_key']}\n"
+            f"  query key   {credentials['query_api_key']}\n"
+            f"  try: curl -H 'Authorization: Bearer {credentials['query_api_key']}' '{dashboards_url}/api/v1/logs?limit=5'\n"
+            + ("  demo traffic: on\n" if demo else "")
+            + "Press Ctrl-C to stop (the local stack keeps running; `lookout stack down` stops it)."
+        )
+        while not stopping.wait(1.0):
+            if collector.poll() is not None:
+                progress(f"the collector exited with code {collector.returncode}; stopping")
+                return 1
+        return 0
+    finally:
+        progress("stopping...")
+        if demo_traffic is not None:
+            demo_traffic.stop()
+        if collector.poll() is None:
+            collector.terminate()
+            try:
+                collector.wait(20)
+            except subprocess.TimeoutExpired:
+                collector.kill()
+        node.stop()

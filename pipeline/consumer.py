@@ -1,0 +1,288 @@
+"""One sink's consumer loop: poll -> decode -> batch -> write -> dead-letter -> commit.
+
+The order of that chain is the delivery guarantee: offsets are committed only
+after every row of the batch is durably written and every poison event is
+acknowledged by the dead-letter topic. When the sink is down the consumer
+pauses its partitions and retries the same batch with capped exponential
+backoff; it never skips. A crash at any point re-delivers from the last
+commit, and the idempotent sinks absorb the repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from lookout.settings import Settings
+from pipeline.batch import Batch, DeadLetter, TableRows
+from pipeline.dlq import DeadLetterQueue, DeadLetterUnavailable
+from pipeline.rows import RowBuilder
+from pipeline.sinks import Sink, SinkRejected, SinkUnavailable
+from warehouse.tables import TABLES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerStatus:
+    """What the loop exports: counters, the paused state and the lag per partition."""
+
+    name: str
+    rows_written: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    paused: bool = False
+    last_error: str = ""
+    retries: int = 0
+    lag: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> records behind
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (as in AWS's and Alertmanager's retries)."""
+
+    base_s: float = 0.2
+    cap_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+
+
+class SinkConsumer:
+    """Consumes the topics of some event kinds into one sink, as consumer group ``lookout-<name>``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        kinds: list[str],
+        sink_factory: Callable[[], Sink],
+        *,
+        backoff: Backoff = Backoff(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.kinds = kinds
+        self._sink_factory = sink_factory
+        self._backoff = backoff
+        self._clock = clock
+        self.status = ConsumerStatus(name)
+        self._stop = threading.Event()
+        self._builders = {
+            settings.topic(kind): RowBuilder(TABLES[kind], settings.retention_days_for) for kind in kinds
+        }
+        self._batch = self._new_batch()
+        self._consumer: KafkaConsumer | None = None
+        self._sink: Sink | None = None
+        self._dlq = DeadLetterQueue(settings.kafka_bootstrap, settings.dead_letter_topic)
+        self._flushing = False
+        self._positions: dict[TopicPartition, int] = {}
+        self._lag_updated = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to flush, commit and return (called from a signal handler or another thread)."""
+        self._stop.set()
+
+    def _new_batch(self) -> Batch:
+        return Batch(self._builders, self._clock())
+
+    def run(self) -> None:
+        self._batch = self._new_batch()
+        self._positions.clear()
+        consumer = self._consumer = self._connect()
+        self._sink = self._sink_factory()
+        try:
+            while not self._stop.is_set():
+                polled = consumer.poll(timeout_ms=100, max_records=5000)
+                for tp, messages in polled.items():
+                    for message in messages:
+                        self._batch.add(tp.topic, tp.partition, message.offset, message.value)
+                    self._positions[tp] = messages[-1].offset + 1
+                if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
+                    self._flush()
+                self._update_lag(consumer)
+            # Graceful stop (SIGTERM): what was polled is written and committed, not re-read;
+            # if the sink is still down it stays uncommitted and is re-read after restart.
+            try:
+                self._flush(final=True)
+            except _Abandon:
+                log.warning("stopped while the sink was down; the batch will be re-read", extra={"sink": self.name})
+        finally:
+            consumer.close(autocommit=False)
+            self._sink.close()
+            self._dlq.close()
+
+    def _connect(self) -> KafkaConsumer:
+        topics = list(self._builders)
+        attempt = 0
+        while True:
+            try:
+                consumer = KafkaConsumer(
+                    bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                    group_id=f"lookout-{self.name}",
+                    client_id=f"lookout-{self.name}",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_partition_fetch_bytes=8 * 1024 * 1024,
+                    fetch_max_bytes=64 * 1024 * 1024,
+                    session_timeout_ms=10_000,
+                    heartbeat_interval_ms=2_000,
+                    max_poll_interval_ms=300_000,
+                )
+                consumer.subscribe(topics, listener=_Revocation(self))
+                return consumer
+            except KafkaError as exc:
+                self._note_retry(f"cannot connect to Kafka: {exc}")
+                if self._sleep(self._backoff.delay(attempt)):
+                    raise
+                attempt += 1
+
+    def _flush(self, final: bool = False) -> None:
+        batch = self._batch
+        if not batch.offsets:
+            return
+        assert self._consumer is not None and self._sink is not None
+        self._flushing = True
+        try:
+            dead = list(batch.dead_letters)
+            for table_rows in batch.tables.values():
+                dead.extend(self._write_with_retry(batch, table_rows))
+            self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
+            self._commit(batch)
+            self.status.rows_written += batch.events - (len(dead) - len(batch.dead_letters))
+            self.status.dead_lettered += len(dead)
+            self.status.batches += 1
+        finally:
+            self._flushing = False
+            self._batch = self._new_batch()
+            if self.status.paused and not final:
+                self._consumer.resume(*self._consumer.paused())
+                self.status.paused = False
+                log.info("sink is back, consuming again", extra={"sink": self.name})
+
+    def _write_with_retry(self, batch: Batch, table_rows: TableRows) -> list[DeadLetter]:
+        """Write a table's rows, isolating rows the database refuses; returns those as dead letters."""
+        table = table_rows.builder.table
+        assert self._sink is not None
+        sink = self._sink
+        dead: list[DeadLetter] = []
+
+        def write(rows_and_sources: list[int], token: str) -> None:
+            rows = [table_rows.rows[i] for i in rows_and_sources]
+            try:
+                self._retry(lambda: sink.write(table, rows, token), (SinkUnavailable,))
+            except SinkRejected as exc:
+                if len(rows_and_sources) == 1:
+                    source, event = table_rows.sources[rows_and_sources[0]]
+                    reason = f"rejected by {table.name}: {exc}"[:2000]
+                    dead.append(DeadLetter(source, reason, orjson.dumps(event)))
+                    return
+                # Bisect: the good rows beside a poison row are still written.
+                middle = len(rows_and_sources) // 2
+                write(rows_and_sources[:middle], "")
+                write(rows_and_sources[middle:], "")
+
+        write(list(range(len(table_rows.rows))), batch.dedup_token(table.name))
+        return dead
+
+    def _retry(self, action: Callable[[], None], transient: tuple[type[Exception], ...]) -> None:
+        attempt = 0
+        while True:
+            try:
+                action()
+                return
+            except transient as exc:
+                if self._stop.is_set() and attempt > 0:
+                    self.status.paused = True
+                    raise _Abandon() from exc
+                self._pause(str(exc))
+                if self._sleep(self._backoff.delay(attempt)):
+                    self.status.paused = True
+                    raise _Abandon() from exc
+                attempt = min(attempt + 1, 20)
+
+    def _pause(self, error: str) -> None:
+        assert self._consumer is not None
+        if not self.status.paused:
+            log.warning("sink unavailable, pausing consumption", extra={"sink": self.name, "error": error})
+            self._consumer.pause(*self._consumer.assignment())
+        self.status.paused = True
+        self._note_retry(error)
+
+    def _note_retry(self, error: str) -> None:
+        self.status.last_error = error
+        self.status.retries += 1
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep while keeping the group membership alive; True when asked to stop."""
+        deadline = self._clock() + seconds
+        while self._clock() < deadline:
+            if self._stop.is_set():
+                return True
+            if self._consumer is not None:
+                self._consumer.poll(timeout_ms=0)  # partitions are paused: this only keeps us in the group
+            time.sleep(min(0.1, max(0.0, deadline - self._clock())))
+        return self._stop.is_set()
+
+    def _commit(self, batch: Batch) -> None:
+        assert self._consumer is not None
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in batch.commit_offsets().items()
+        }
+        try:
+            self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The partitions moved to another member during the write: it will
+            # re-read these records and the idempotent sinks drop the repeats.
+            log.warning("offset commit failed after a rebalance", extra={"sink": self.name, "error": str(exc)})
+
+    def _update_lag(self, consumer: KafkaConsumer) -> None:
+        """Lag per partition from the broker's high-water mark (sent with every fetch) and our position."""
+        now = self._clock()
+        if now - self._lag_updated < 1.0:
+            return
+        self._lag_updated = now
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag[f"{tp.topic}:{tp.partition}"] = max(0, highwater - self._positions.get(tp, highwater))
+        self.status.lag = lag
+
+    def revoked(self) -> None:
+        """Partitions are leaving this member: write what we hold for them now, or drop it."""
+        if self._flushing:
+            return  # the write in progress finishes; its commit may fail, which re-delivery covers
+        try:
+            self._flush()
+        except _Abandon:
+            pass
+        self._batch = self._new_batch()
+
+
+class _Abandon(Exception):
+    """Stop was requested while a write kept failing: leave the batch uncommitted."""
+
+
+class _Revocation(ConsumerRebalanceListener):
+    def __init__(self, owner: SinkConsumer) -> None:
+        self._owner = owner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if revoked:
+            self._owner.revoked()
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
+

@@ -1,0 +1,75 @@
+"""Assembles the sink consumers and runs them as threads.
+
+One consumer group per sink, so a slow PostgreSQL never holds up logs:
+``lookout-clickhouse`` takes log, api_metric, system_metric and
+blockchain_event; ``lookout-postgres`` takes admin_audit and security_event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from lookout.settings import Settings
+from pipeline.consumer import SinkConsumer
+from pipeline.sinks import ClickHouseSink, PostgresSink
+from warehouse.tables import Database, kinds_in
+
+log = logging.getLogger(__name__)
+
+SINKS = ("clickhouse", "postgres")
+
+
+def build_consumers(settings: Settings, sinks: Iterable[str] = SINKS) -> list[SinkConsumer]:
+    consumers = []
+    for sink in sinks:
+        if sink == "clickhouse":
+            consumers.append(
+                SinkConsumer(
+                    settings, "clickhouse", kinds_in(Database.CLICKHOUSE), lambda: ClickHouseSink(settings.clickhouse_dsn)
+                )
+            )
+        elif sink == "postgres":
+            consumers.append(
+                SinkConsumer(settings, "postgres", kinds_in(Database.POSTGRES), lambda: PostgresSink(settings.postgres_dsn))
+            )
+        else:
+            raise ValueError(f"unknown sink {sink!r}: choose from {', '.join(SINKS)}")
+    return consumers
+
+
+class PipelineThreads:
+    """The consumers of one process, each on its own thread."""
+
+    def __init__(self, consumers: list[SinkConsumer]) -> None:
+        self.consumers = consumers
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        for consumer in self.consumers:
+            thread = threading.Thread(target=self._run, args=(consumer,), name=f"pipeline-{consumer.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, consumer: SinkConsumer) -> None:
+        # A crash restarts the consumer from its last committed offsets: nothing is lost,
+        # and the idempotent sinks absorb what is read twice.
+        while not self._stopping.is_set():
+            try:
+                consumer.run()
+                return
+            except Exception:
+                log.exception("pipeline consumer crashed; restarting", extra={"sink": consumer.name})
+                self._stopping.wait(2.0)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stopping.set()
+        for consumer in self.consumers:
+            consumer.stop()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def alive(self) -> bool:
+        return all(thread.is_alive() for thread in self._threads)
