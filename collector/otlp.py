@@ -37,6 +37,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from collector.body import MalformedBody, media_type
 from lookout.contract import HTTP_METHODS, LEVEL_ALIASES, LEVELS, field_spec
@@ -160,7 +161,7 @@ def _move(event: dict[str, object], attributes: dict[str, object], column: str, 
 
 _LOG_CHECKS = _column_checks("log", (
     "endpoint", "method", "status_code", "user_id", "session_id", "ip_address", "user_agent",
-    "error_code", "error_message", "error_stack", "event_type", "correlation_id",
+    "error_code", "error_message", "error_stack", "event_type",
 ))
 # Current semantic conventions first, then the pre-1.20 HTTP names still emitted by older instrumentations.
 _LOG_ATTRIBUTE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -203,20 +204,21 @@ def _log_event(res: _Resource, *, time_ns: int, observed_ns: int, severity_numbe
     event = _base_event("log", res, time_ns or observed_ns)
     event["level"] = _level(severity_number, severity_text)
     event["message"] = _message(body)
+    otel = dict(res.otel)
     if trace_id:
         event["correlation_id"] = trace_id
-    if event_name:
-        _move(event, {"event_name": event_name}, "event_type", ("event_name",), _LOG_CHECKS["event_type"])
-    for column, keys in _LOG_ATTRIBUTE_COLUMNS:
-        if column not in event:
-            _move(event, attributes, column, keys, _LOG_CHECKS[column])
-    otel = dict(res.otel)
     if span_id:
         otel["span_id"] = span_id
     if severity_text:
         otel["severity_text"] = severity_text
-    if event_name and "event_type" not in event:
-        otel["event_name"] = event_name
+    if event_name:
+        try:
+            event["event_type"] = _LOG_CHECKS["event_type"](event_name)
+        except FieldError:
+            otel["event_name"] = event_name
+    for column, keys in _LOG_ATTRIBUTE_COLUMNS:
+        if column not in event:
+            _move(event, attributes, column, keys, _LOG_CHECKS[column])
     event["metadata"] = _metadata(attributes, otel)
     return event
 
@@ -506,10 +508,6 @@ def _logs_from_json(data: bytes, batch: OtlpBatch) -> None:
                 batch.events.append(event)
 
 
-def _temporality_value(name: str) -> int:
-    return {"AGGREGATION_TEMPORALITY_DELTA": 1, "AGGREGATION_TEMPORALITY_CUMULATIVE": 2}[name]
-
-
 def _json_metric(res: _Resource, metric: dict[str, object], batch: OtlpBatch) -> None:
     name, unit = metric.get("name"), metric.get("unit") or ""
     if type(name) is not str or not name or type(unit) is not str:
@@ -523,12 +521,14 @@ def _json_metric(res: _Resource, metric: dict[str, object], batch: OtlpBatch) ->
     if type(data) is not dict:
         raise MalformedBody(f"{name}: {aggregation} must be an object")
     try:
-        temporality = _json_enum(data.get("aggregationTemporality"), lambda n: _KEYERROR_AS_VALUEERROR(n),
+        temporality = _json_enum(data.get("aggregationTemporality"), AggregationTemporality.Value,
                                  "aggregationTemporality")
     except _Unmappable as exc:
         raise MalformedBody(f"{name}: {exc}") from None
-    monotonic = data.get("isMonotonic") if aggregation == "sum" else None
-    otel = _metric_otel(res, aggregation, temporality, bool(monotonic) if aggregation == "sum" else None)
+    monotonic = data.get("isMonotonic", False) if aggregation == "sum" else None
+    if monotonic is not None and type(monotonic) is not bool:
+        raise MalformedBody(f"{name}: isMonotonic must be a boolean")
+    otel = _metric_otel(res, aggregation, temporality, monotonic)
     for point in _objects(data, "dataPoints"):
         try:
             attributes = _json_attributes(point.get("attributes"))
@@ -547,7 +547,7 @@ def _json_metric(res: _Resource, metric: dict[str, object], batch: OtlpBatch) ->
                 _distribution_point(
                     res, batch, otel, name=name, unit=unit, time_ns=time_ns,
                     count=_json_int(point.get("count"), "count"),
-                    total=_json_double(point["sum"], "sum") if point.get("sum") is not None else None,
+                    total=_json_sum(point, aggregation),
                     minimum=_json_double(point["min"], "min") if point.get("min") is not None else None,
                     maximum=_json_double(point["max"], "max") if point.get("max") is not None else None,
                     attributes=attributes, flags=flags, histogram=aggregation != "summary",
@@ -556,11 +556,13 @@ def _json_metric(res: _Resource, metric: dict[str, object], batch: OtlpBatch) ->
             batch.reject(f"{name}: {exc}")
 
 
-def _KEYERROR_AS_VALUEERROR(name: str) -> int:
-    try:
-        return _temporality_value(name)
-    except KeyError:
-        raise ValueError(name) from None
+def _json_sum(point: dict[str, object], aggregation: str) -> float | None:
+    total = point.get("sum")
+    if total is None:
+        # A summary's sum has no presence in the protobuf, so JSON encoders drop it when it is 0; a
+        # histogram's is optional and absent means "not recorded" (e.g. it would not be monotonic).
+        return 0.0 if aggregation == "summary" else None
+    return _json_double(total, "sum")
 
 
 def _metrics_from_json(data: bytes, batch: OtlpBatch) -> None:
@@ -569,3 +571,142 @@ def _metrics_from_json(data: bytes, batch: OtlpBatch) -> None:
         for res, scope_block in _json_resource(block, "scopeMetrics"):
             for metric in _objects(scope_block, "metrics"):
                 _json_metric(res, metric, batch)
+
+
+# --- OTLP/protobuf reader ---------------------------------------------------------------------------
+
+
+def _load_protobuf(message: type[Message], data: bytes) -> Message:
+    try:
+        return message.FromString(data)
+    except DecodeError as exc:
+        raise MalformedBody(f"invalid protobuf: {exc}") from None
+
+
+def _pb_any(value: AnyValue) -> object:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return _json_safe_double(value.double_value)
+    if which == "bool_value":
+        return value.bool_value
+    if which == "array_value":
+        return [_pb_any(item) for item in value.array_value.values]
+    if which == "kvlist_value":
+        return _pb_attributes(value.kvlist_value.values)
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()  # same spelling as OTLP/JSON's bytesValue
+    return None
+
+
+def _pb_attributes(values: Iterable[KeyValue]) -> dict[str, object]:
+    return {item.key: _pb_any(item.value) for item in values}
+
+
+def _pb_id(raw: bytes, size: int, what: str) -> str:
+    if not any(raw):
+        return ""
+    if len(raw) != size:
+        raise _Unmappable(f"{what} must be {size} bytes, got {len(raw)}")
+    return raw.hex()
+
+
+def _logs_from_protobuf(data: bytes, batch: OtlpBatch) -> None:
+    request = _load_protobuf(ExportLogsServiceRequest, data)
+    for block in request.resource_logs:  # type: ignore[attr-defined]
+        attributes = _pb_attributes(block.resource.attributes)
+        for scope_block in block.scope_logs:
+            res = _resource(attributes, scope_block.scope.name, scope_block.scope.version)
+            for record in scope_block.log_records:
+                try:
+                    event = _log_event(
+                        res,
+                        time_ns=record.time_unix_nano,
+                        observed_ns=record.observed_time_unix_nano,
+                        severity_number=record.severity_number,
+                        severity_text=record.severity_text,
+                        body=_pb_any(record.body),
+                        attributes=_pb_attributes(record.attributes),
+                        trace_id=_pb_id(record.trace_id, 16, "traceId"),
+                        span_id=_pb_id(record.span_id, 8, "spanId"),
+                        event_name=record.event_name,
+                    )
+                except _Unmappable as exc:
+                    batch.reject(f"log record: {exc}")
+                    continue
+                batch.events.append(event)
+
+
+# Protobuf oneof names -> the OTLP/JSON names used in metadata, so both encodings store the same thing.
+_PB_AGGREGATIONS = {"gauge": "gauge", "sum": "sum", "histogram": "histogram",
+                    "exponential_histogram": "exponentialHistogram", "summary": "summary"}
+
+
+def _pb_metric(res: _Resource, metric: Message, batch: OtlpBatch) -> None:
+    which = metric.WhichOneof("data")  # type: ignore[attr-defined]
+    if which is None:
+        return
+    name, unit = metric.name, metric.unit  # type: ignore[attr-defined]
+    if not name:
+        raise MalformedBody("metric name must be non-empty")
+    data = getattr(metric, which)
+    aggregation = _PB_AGGREGATIONS[which]
+    otel = _metric_otel(res, aggregation, getattr(data, "aggregation_temporality", None),
+                        data.is_monotonic if which == "sum" else None)
+    for point in data.data_points:
+        attributes = _pb_attributes(point.attributes)
+        if which in ("gauge", "sum"):
+            value_field = point.WhichOneof("value")
+            value = None if value_field is None else float(getattr(point, value_field))
+            _number_point(res, batch, otel, name=name, unit=unit, time_ns=point.time_unix_nano, value=value,
+                          attributes=attributes, flags=point.flags)
+            continue
+        summary = which == "summary"
+        _distribution_point(
+            res, batch, otel, name=name, unit=unit, time_ns=point.time_unix_nano, count=point.count,
+            total=point.sum if summary or point.HasField("sum") else None,
+            minimum=None if summary or not point.HasField("min") else point.min,
+            maximum=None if summary or not point.HasField("max") else point.max,
+            attributes=attributes, flags=point.flags, histogram=not summary,
+        )
+
+
+def _metrics_from_protobuf(data: bytes, batch: OtlpBatch) -> None:
+    request = _load_protobuf(ExportMetricsServiceRequest, data)
+    for block in request.resource_metrics:  # type: ignore[attr-defined]
+        attributes = _pb_attributes(block.resource.attributes)
+        for scope_block in block.scope_metrics:
+            res = _resource(attributes, scope_block.scope.name, scope_block.scope.version)
+            for metric in scope_block.metrics:
+                _pb_metric(res, metric, batch)
+
+
+# --- public API -------------------------------------------------------------------------------------
+
+
+def logs_from_otlp(data: bytes, content_type: str | None) -> OtlpBatch:
+    """An ``ExportLogsServiceRequest`` body (already decompressed) -> ``log`` raw events.
+
+    Raises UnsupportedMediaType (415) or MalformedBody (400) for the body as a whole; records that cannot
+    be mapped are counted in ``rejected``. The caller still applies its max_events limit to ``events``.
+    """
+    batch = OtlpBatch()
+    if media_type(content_type, OTLP_TYPES) == JSON_TYPE:
+        _logs_from_json(data, batch)
+    else:
+        _logs_from_protobuf(data, batch)
+    return batch
+
+
+def metrics_from_otlp(data: bytes, content_type: str | None) -> OtlpBatch:
+    """An ``ExportMetricsServiceRequest`` body (already decompressed) -> ``system_metric`` and
+    ``api_metric`` raw events, one per data point; errors as for :func:`logs_from_otlp`."""
+    batch = OtlpBatch()
+    if media_type(content_type, OTLP_TYPES) == JSON_TYPE:
+        _metrics_from_json(data, batch)
+    else:
+        _metrics_from_protobuf(data, batch)
+    return batch

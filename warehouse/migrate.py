@@ -90,7 +90,11 @@ def split_statements(sql: str) -> list[str]:
 Progress = Callable[[str], None]
 
 
-def migrate_clickhouse(dsn: str, progress: Progress = lambda _: None) -> list[Migration]:
+def _quiet(_message: str) -> None:
+    pass
+
+
+def migrate_clickhouse(dsn: str, progress: Progress = _quiet, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     client = clickhouse.connect(dsn)
     try:
         client.command(
@@ -98,7 +102,7 @@ def migrate_clickhouse(dsn: str, progress: Progress = lambda _: None) -> list[Mi
             "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
         )
         rows = client.query("SELECT version, name, checksum FROM schema_migrations").result_rows
-        pending = plan(load("clickhouse"), {v: (n, c) for v, n, c in rows})
+        pending = plan(load("clickhouse", directory), {v: (n, c) for v, n, c in rows})
         for migration in pending:
             progress(f"clickhouse: applying {migration.name}")
             for statement in split_statements(migration.sql):
@@ -113,7 +117,7 @@ def migrate_clickhouse(dsn: str, progress: Progress = lambda _: None) -> list[Mi
         client.close()
 
 
-def migrate_postgres(dsn: str, progress: Progress = lambda _: None) -> list[Migration]:
+def migrate_postgres(dsn: str, progress: Progress = _quiet, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     with postgres.connect(dsn) as conn:
         # One migrator at a time: two `lookout up` racing would apply a file twice.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('lookout.schema_migrations'))")
@@ -122,7 +126,7 @@ def migrate_postgres(dsn: str, progress: Progress = lambda _: None) -> list[Migr
             "checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
         rows = conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
-        pending = plan(load("postgres"), {r["version"]: (r["name"], r["checksum"]) for r in rows})
+        pending = plan(load("postgres", directory), {r["version"]: (r["name"], r["checksum"]) for r in rows})
         for migration in pending:
             progress(f"postgres: applying {migration.name}")
             conn.execute(migration.sql.encode())  # type: ignore[arg-type]
@@ -134,6 +138,6 @@ def migrate_postgres(dsn: str, progress: Progress = lambda _: None) -> list[Migr
         return pending
 
 
-def migrate(settings: Settings, progress: Progress = lambda _: None) -> list[Migration]:
+def migrate(settings: Settings, progress: Progress = _quiet) -> list[Migration]:
     """Apply pending migrations to both databases; returns what was applied."""
     return migrate_postgres(settings.postgres_dsn, progress) + migrate_clickhouse(settings.clickhouse_dsn, progress)

@@ -14,13 +14,14 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from ipaddress import IPv6Address, ip_address
 from types import MappingProxyType
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+UINT32_MAX = 2**32 - 1
 # orjson serializes integers up to the unsigned 64-bit maximum; anything larger would fail only later,
 # when the event is produced to Kafka, so JSON values are held to that range here.
 _JSON_INT_MAX = 2**64 - 1
@@ -188,12 +189,15 @@ def _enum_checker(spec: FieldSpec) -> Checker:
 
 
 def _range_msg(noun: str, low: float | None, high: float | None) -> str:
+    def fmt(bound: float) -> str:
+        return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
     if low is not None and high is not None and high != INT64_MAX:
-        return f"must be {noun} between {low:g} and {high:g}"
+        return f"must be {noun} between {fmt(low)} and {fmt(high)}"
     if low is not None:
-        return f"must be {noun} >= {low:g}"
+        return f"must be {noun} >= {fmt(low)}"
     if high is not None:
-        return f"must be {noun} <= {high:g}"
+        return f"must be {noun} <= {fmt(high)}"
     return f"must be {noun}"
 
 
@@ -346,7 +350,7 @@ def check_uuid(value: object) -> str:
 
 
 _RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 TIMESTAMP_MSG = "must be an RFC 3339 timestamp with a UTC offset (e.g. 2024-05-01T12:00:00Z) or epoch milliseconds"
 

@@ -10,6 +10,8 @@ hex digits, many request ids are not UUIDs), durations are floats in millisecond
 Column conventions, which the table definitions rely on: optional strings, enums and IP addresses default
 to "" (ClickHouse strings are non-nullable), optional numbers, JSON values and secondary timestamps
 default to null, booleans default to false, ``metadata`` defaults to {}. Timestamps are epoch milliseconds.
+Integers are non-negative (ClickHouse stores them unsigned); counters that the seed declared INTEGER are
+capped at 2**32-1, sizes and block numbers at 2**63-1.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import MappingProxyType
 
 from lookout.contract.fields import (
     KIB,
+    UINT32_MAX,
     FieldSpec,
     FieldType,
     boolean,
@@ -119,7 +122,7 @@ _API_METRIC: tuple[FieldSpec, ...] = (
     string("error_type", 50),
     number("database_query_time_ms", min_value=0),
     number("external_api_time_ms", min_value=0),
-    integer("concurrent_requests"),
+    integer("concurrent_requests", max_value=UINT32_MAX),
     number("memory_usage_mb", min_value=0),
     # Per-process CPU can exceed 100% on multi-core hosts; 10000% covers a 100-core machine.
     number("cpu_usage_percent", min_value=0, max_value=10_000),
@@ -142,12 +145,12 @@ _BLOCKCHAIN_EVENT: tuple[FieldSpec, ...] = (
     string("transaction_hash", 66),
     integer("block_number"),
     string("block_hash", 66),
-    integer("log_index"),
+    integer("log_index", max_value=UINT32_MAX),
     string("event_signature", 66),
     json_value("decoded_data"),
     string("raw_data", TEXT_MAX),
     boolean("processed"),
-    integer("processing_attempts", default=0),
+    integer("processing_attempts", max_value=UINT32_MAX, default=0),
     string("last_processing_error", TEXT_MAX),
     timestamp("processed_at"),
     json_object("metadata"),

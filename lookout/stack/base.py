@@ -32,6 +32,8 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServiceStatus:
+    """A service as ``up``/``down``/``status`` report it; ``note`` says what ``up`` did."""
+
     name: str
     running: bool
     pid: int | None
@@ -58,7 +60,7 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
 
 
 def port_owner(port: int) -> str | None:
-    """'pid N (command)' of the process listening on the port, if /proc lets us see it.
+    """'command (pid N)' of the process listening on the port, if /proc lets us see it.
 
     Best effort, for error messages: a system PostgreSQL or Redis on the default
     port is the usual culprit and naming it saves a trip to `ss -ltnp`.
@@ -83,7 +85,7 @@ def port_owner(port: int) -> str | None:
         try:
             for fd in (proc / "fd").iterdir():
                 if os.readlink(fd) in targets:
-                    return f"pid {proc.name} ({(proc / 'comm').read_text().strip()})"
+                    return f"{(proc / 'comm').read_text().strip()} (pid {proc.name})"
         except OSError:
             continue
     return None
@@ -200,7 +202,7 @@ class Service(ABC):
             if port_in_use(port):
                 owner = port_owner(port)
                 what = "port" if role == "port" else f"{role} port {port}"
-                by = f" ({owner})" if owner else ""
+                by = f": {owner}" if owner else ""
                 raise self.error(f"{what} already in use by another process{by}")
 
     def wait_ready(self, timeout: float) -> None:
