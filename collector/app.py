@@ -15,16 +15,17 @@ from dataclasses import dataclass
 import redis
 from flask import Flask, Response, g, jsonify, request
 
-from collector import ingest
+from collector import ingest, metrics
 from lookout.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
 from collector.body import BodyError, BodyLimits, BodyTooLarge, parse_body
 from collector.producer import EventProducer, KafkaUnavailable
-from collector.ratelimit import RateLimiter
+from collector.ratelimit import RateLimiter, rate_limit_event
 from lookout.settings import Settings
 
 log = logging.getLogger("lookout.collector")
 
 RETRY_AFTER_UNAVAILABLE_S = 5
+RATE_LIMIT_REPORT_WINDOW_S = 60
 
 
 @dataclass
@@ -71,11 +72,22 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         # Honour a caller's id only when it is sane to echo into headers and logs.
         g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         g.started = time.perf_counter()
+        if request.path.startswith("/v1/"):
+            metrics.IN_FLIGHT.inc()
+            g.in_flight = True
+
+    @app.teardown_request
+    def _teardown(_exc: BaseException | None) -> None:
+        if g.pop("in_flight", False):
+            metrics.IN_FLIGHT.dec()
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if request.path.startswith("/v1/"):
+            elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+            metrics.REQUEST_SECONDS.labels(request.path).observe(elapsed)
+            metrics.REQUESTS.labels(request.path, str(response.status_code)).inc()
             log.info(
                 "request",
                 extra={
@@ -83,7 +95,7 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "api_key": g.get("key_name"),
                 },
             )
@@ -141,38 +153,98 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
             return error(exc.status, str(exc))
         if not parsed.items:
             return error(400, "empty batch: send at least one event")
-        result = ingest.build_records(
-            parsed.items,
-            now_ms=int(time.time() * 1000),
-            may_send=principal.may_send,
-            topic_for=settings.topic,
-            max_event_bytes=settings.max_event_bytes,
-        )
-        rate_headers: dict[str, str] = {}
-        if result.accepted:
-            decision = svc.limiter.check(
-                principal.key_id, principal.rate_limit_per_s or settings.default_rate_limit_per_s, result.accepted
-            )
-            if decision is not None:
-                rate_headers = decision.headers()
-                if not decision.allowed:
-                    return error(429, "rate limit exceeded for this API key", rate_headers)
-            try:
-                svc.producer.send_all(result.records)
-            except KafkaUnavailable as exc:
-                log.warning("produce failed", extra={"request_id": g.request_id, "error": str(exc)})
-                return error(
-                    503,
-                    "event storage is unavailable; nothing from this request was accepted, retry later",
-                    {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
-                )
+        outcome = _accept(parsed.items, principal)
+        if isinstance(outcome, Response):
+            return outcome
+        result, rate_headers = outcome
         response = jsonify(result.body())
         response.status_code = 202
         response.headers.update(rate_headers)
         return response
 
+    def _accept(items: list[object], principal: Principal) -> tuple[ingest.IngestResult, dict[str, str]] | Response:
+        """Validate, rate-limit and produce; the events are durable in Kafka when this returns a result."""
+        result = ingest.build_records(
+            items,
+            now_ms=int(time.time() * 1000),
+            may_send=principal.may_send,
+            topic_for=settings.topic,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        for reason, count in result.rejected_by_reason.items():
+            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+        rate_headers: dict[str, str] = {}
+        if not result.accepted:
+            return result, rate_headers
+        decision = svc.limiter.check(
+            principal.key_id, principal.rate_limit_per_s or settings.default_rate_limit_per_s, result.accepted
+        )
+        if decision is not None:
+            rate_headers = decision.headers()
+            if not decision.allowed:
+                metrics.EVENTS_REJECTED.labels("rate_limited").inc(result.accepted)
+                _report_rate_limited(principal, decision.limit)
+                return error(429, "rate limit exceeded for this API key", rate_headers)
+        try:
+            svc.producer.send_all(result.records)
+        except KafkaUnavailable as exc:
+            metrics.PRODUCE_ERRORS.inc()
+            metrics.EVENTS_REJECTED.labels("unavailable").inc(result.accepted)
+            log.warning("produce failed", extra={"request_id": g.request_id, "error": str(exc)})
+            return error(
+                503,
+                "event storage is unavailable; nothing from this request was accepted, retry later",
+                {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+            )
+        for kind, count in result.accepted_by_kind.items():
+            metrics.EVENTS_ACCEPTED.labels(kind).inc(count)
+        return result, rate_headers
+
+    def _report_rate_limited(principal: Principal, limit: int) -> None:
+        """A security_event for a throttled key, at most once per window per key (best effort)."""
+        try:
+            if not svc.redis.set(f"lookout:ratelimit:reported:{principal.key_id}", 1, nx=True, ex=RATE_LIMIT_REPORT_WINDOW_S):
+                return
+        except redis.RedisError:
+            return
+        event = rate_limit_event(principal, limit, request.remote_addr or "", request.path, int(time.time() * 1000))
+        try:
+            svc.producer.send_all(
+                ingest.build_records(
+                    [event], now_ms=event["timestamp"], may_send=lambda _kind: True, topic_for=settings.topic,
+                    max_event_bytes=settings.max_event_bytes,
+                ).records
+            )
+        except KafkaUnavailable:
+            log.warning("could not record a rate_limit_exceeded security event", extra={"key": principal.name})
+
     @app.get("/healthz")
     def healthz() -> Response:
+        """The process is alive (for a liveness probe: restart me if this fails)."""
         return jsonify({"status": "ok"})
 
+    @app.get("/readyz")
+    def readyz() -> Response:
+        """Every dependency answers (for a readiness probe: send me traffic only if this passes)."""
+        checks = {
+            "kafka": svc.producer.healthy(),
+            "postgres": svc.authenticator.healthy(),
+            "redis": _redis_ok(svc.redis),
+        }
+        response = jsonify({"ready": all(checks.values()), "checks": checks})
+        response.status_code = 200 if all(checks.values()) else 503
+        return response
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
+
     return app
+
+
+def _redis_ok(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

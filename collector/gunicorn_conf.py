@@ -6,8 +6,12 @@ both cores for the JSON work the GIL serialises. All of it is overridable with
 the usual GUNICORN_CMD_ARGS or the LOOKOUT_COLLECTOR_* variables.
 """
 
+import glob
 import multiprocessing
 import os
+import tempfile
+
+from prometheus_client import multiprocess
 
 bind = f"{os.environ.get('LOOKOUT_COLLECTOR_HOST', '127.0.0.1')}:{os.environ.get('LOOKOUT_COLLECTOR_PORT', '4318')}"
 workers = int(os.environ.get("LOOKOUT_COLLECTOR_WORKERS", min(4, multiprocessing.cpu_count())))
@@ -22,3 +26,16 @@ accesslog = None  # the app logs one structured line per request itself
 errorlog = "-"
 loglevel = "warning"
 proc_name = "lookout-collector"
+
+# Each worker writes its metrics to files here; /metrics sums them (collector/metrics.py).
+# The directory must be empty at start, or counters of a previous run would leak in.
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"lookout-collector-metrics-{os.getpid()}")
+)
+os.makedirs(_metrics_dir, exist_ok=True)
+for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
+    os.remove(_stale)
+
+
+def child_exit(_server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    multiprocess.mark_process_dead(worker.pid)

@@ -26,6 +26,11 @@ class IngestResult:
     accepted: int = 0
     accepted_by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: list[dict[str, object]] = field(default_factory=list)
+    rejected_by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def reject(self, index: int, reason: str, message: str) -> None:
+        self.errors.append({"index": index, "error": message})
+        self.rejected_by_reason[reason] += 1
 
     @property
     def rejected(self) -> int:
@@ -47,21 +52,19 @@ def build_records(
     groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
     for index, item in enumerate(items):
         if isinstance(item, BadItem):
-            result.errors.append({"index": index, "error": item.reason})
+            result.reject(index, "invalid", item.reason)
             continue
         try:
             event: Event = validate_event(item, now_ms)
         except InvalidEvent as exc:
-            result.errors.append({"index": index, "error": str(exc)})
+            result.reject(index, "invalid", str(exc))
             continue
         if not may_send(event.kind):
-            result.errors.append({"index": index, "error": f"this API key may not send '{event.kind}' events"})
+            result.reject(index, "forbidden_kind", f"this API key may not send '{event.kind}' events")
             continue
         encoded = orjson.dumps(event.to_json_dict())
         if len(encoded) > max_event_bytes:
-            result.errors.append(
-                {"index": index, "error": f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}"}
-            )
+            result.reject(index, "too_large", f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}")
             continue
         groups[(event.kind, event.service)].append(encoded)
         result.accepted += 1

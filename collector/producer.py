@@ -8,6 +8,7 @@ time so a dead broker turns into a prompt 503 rather than a hung client.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -86,10 +87,19 @@ class EventProducer:
             raise KafkaUnavailable(f"Kafka did not acknowledge the events: {exc}") from exc
 
     def healthy(self) -> bool:
+        """The producer exists and at least one bootstrap broker accepts a connection."""
         try:
-            return bool(self._get().bootstrap_connected())
+            self._get()
         except KafkaUnavailable:
             return False
+        for server in self._settings.kafka_bootstrap.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                socket.create_connection((host, int(port)), timeout=1.0).close()
+                return True
+            except OSError:
+                continue
+        return False
 
     def close(self) -> None:
         with self._lock:

@@ -12,8 +12,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+
+from lookout.auth import Principal
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +89,18 @@ class RateLimiter:
             reset_s=math.ceil(max(0.0, capacity - tokens) / rate_per_s),
             retry_after_s=max(1, math.ceil(float(wait_raw))),
         )
+
+
+def rate_limit_event(principal: Principal, limit: int, ip_address: str, endpoint: str, now_ms: int) -> dict[str, Any]:
+    """The security_event recorded when a key is throttled (the seed's rate_limit_exceeded)."""
+    return {
+        "kind": "security_event",
+        "timestamp": now_ms,
+        "service": "lookout-collector",
+        "event_type": "rate_limit_exceeded",
+        "severity": "medium",
+        "ip_address": ip_address,
+        "endpoint": endpoint,
+        "automatic_action_taken": "rate_limited",
+        "threat_indicators": {"api_key_id": principal.key_id, "api_key_name": principal.name, "limit_per_s": limit},
+    }

@@ -77,6 +77,14 @@ class ApiKeyAuthenticator:
                     raise AuthUnavailable(f"cannot check API keys: {exc}") from exc
         return None
 
+    def healthy(self) -> bool:
+        """PostgreSQL answers a trivial query."""
+        try:
+            self._lookup("")
+            return True
+        except AuthUnavailable:
+            return False
+
     def _cache_get(self, key_hash: str) -> bytes | None:
         try:
             return self._redis.get(cache_key(key_hash))

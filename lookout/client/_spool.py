@@ -78,6 +78,10 @@ class Spool:
         while self.pending:
             self._file.seek(self._acked)
             line = self._file.readline()
+            if not line:
+                # Cut short from outside: what was believed pending is gone, so nothing is.
+                self._end = self._acked
+                return None
             self._head_len = len(line)
             try:
                 return decode_batch(line)
@@ -154,6 +158,8 @@ def _replace(path: Path, source: BinaryIO | None, start: int, length: int) -> No
             source.seek(start)
             while length > 0:
                 block = source.read(min(length, _BLOCK))
+                if not block:
+                    raise SpoolError(f"{path} shrank while it was being compacted")
                 out.write(block)
                 length -= len(block)
         out.flush()
