@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 from flask import Flask, Response, g, jsonify, request
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from collector import ingest, metrics
-from lookout.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
-from collector.body import BodyError, BodyLimits, BodyTooLarge, parse_body
+from collector import ingest, metrics, otlp
+from collector.body import BodyError, BodyLimits, BodyTooLarge, inflate, parse_body
 from collector.producer import EventProducer, KafkaUnavailable
 from collector.ratelimit import RateLimiter, rate_limit_event
+from lookout.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
 from lookout.settings import Settings
 
 log = logging.getLogger("lookout.collector")
@@ -217,6 +221,49 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
             )
         except KafkaUnavailable:
             log.warning("could not record a rate_limit_exceeded security event", extra={"key": principal.name})
+
+    @app.post("/v1/logs")
+    def otlp_logs() -> Response:
+        return _otlp(otlp.logs_from_otlp, ExportLogsServiceResponse, "rejected_log_records")
+
+    @app.post("/v1/metrics")
+    def otlp_metrics() -> Response:
+        return _otlp(otlp.metrics_from_otlp, ExportMetricsServiceResponse, "rejected_data_points")
+
+    def _otlp(mapper: Callable[[bytes, str | None], otlp.OtlpBatch], response_type: type, rejected_field: str) -> Response:
+        """OTLP/HTTP export: the same path as /v1/events, answered the OTLP way (200 + partialSuccess)."""
+        principal = _authenticate()
+        if isinstance(principal, Response):
+            return principal
+        data = _read_body()
+        if isinstance(data, Response):
+            return data
+        content_type = request.headers.get("Content-Type")
+        try:
+            raw = inflate(data, request.headers.get("Content-Encoding"), settings.max_body_bytes)
+            batch = mapper(raw, content_type)
+        except BodyError as exc:
+            return error(exc.status, str(exc))
+        if len(batch.events) > settings.max_events_per_request:
+            return error(413, f"{len(batch.events)} records, more than the limit of {settings.max_events_per_request}")
+        outcome = _accept(list(batch.events), principal)
+        if isinstance(outcome, Response):
+            return outcome
+        result, rate_headers = outcome
+        rejected = batch.rejected + result.rejected
+        reasons = batch.errors + sorted({str(e["error"]) for e in result.errors})
+        message = response_type()
+        if rejected:
+            partial = message.partial_success
+            setattr(partial, rejected_field, rejected)
+            partial.error_message = "; ".join(reasons[:10])
+        if otlp.media_type(content_type, otlp.OTLP_TYPES) == otlp.JSON_TYPE:
+            body = json_format.MessageToJson(message, indent=None).encode()
+            response = Response(body, status=200, content_type="application/json")
+        else:
+            response = Response(message.SerializeToString(), status=200, content_type="application/x-protobuf")
+        response.headers.update(rate_headers)
+        return response
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -224,6 +224,10 @@ def _log_event(res: _Resource, *, time_ns: int, observed_ns: int, severity_numbe
 
 
 _API_CHECKS = _column_checks("api_metric", ("endpoint", "method", "status_code"))
+_API_ATTRIBUTE_COLUMNS = (
+    ("method", ("http.request.method", "http.method"), f"one of {', '.join(HTTP_METHODS)}"),
+    ("status_code", ("http.response.status_code", "http.status_code"), "an HTTP status code (100..599)"),
+)
 
 
 def _http_duration_event(res: _Resource, otel: dict[str, object], *, name: str, unit: str, time_ns: int,
@@ -236,15 +240,13 @@ def _http_duration_event(res: _Resource, otel: dict[str, object], *, name: str, 
     event["response_time_ms"] = mean * scale
     _move(event, attributes, "endpoint", ("http.route",), _API_CHECKS["endpoint"])
     event.setdefault("endpoint", UNMATCHED_ROUTE)
-    for column, keys in (("method", ("http.request.method", "http.method")),
-                         ("status_code", ("http.response.status_code", "http.status_code"))):
+    for column, keys, expected in _API_ATTRIBUTE_COLUMNS:
         _move(event, attributes, column, keys, _API_CHECKS[column])
         if column not in event:
-            found = next((attributes[k] for k in keys if k in attributes), None)
+            found = next((attributes[k] for k in keys if attributes.get(k) is not None), None)
             if found is None:
                 raise _Unmappable(f"{name}: data point has no {keys[0]} attribute")
-            allowed = ", ".join(HTTP_METHODS) if column == "method" else "100..599"
-            raise _Unmappable(f"{name}: {keys[0]} {found!r} is not one of {allowed}")
+            raise _Unmappable(f"{name}: {keys[0]} {found!r:.40} is not {expected}")
     event["metadata"] = _metadata(attributes, otel)
     return event
 
@@ -254,7 +256,7 @@ def _system_metric_event(res: _Resource, otel: dict[str, object], *, name: str, 
     event = _base_event("system_metric", res, time_ns)
     # "system.cpu.utilization" -> "system"; Prometheus-style "node_cpu_seconds_total" -> "node".
     prefix = name.split(".", 1)[0] if "." in name else name.split("_", 1)[0]
-    event["metric_type"] = prefix[:50]
+    event["metric_type"] = (prefix or name)[:50]
     event["metric_name"] = name
     event["value"] = value
     if len(unit) <= _UNIT_MAX:
@@ -461,7 +463,7 @@ def _json_id(value: object, size: int, what: str) -> str:
                 raw = b""
         if len(raw) == size:
             return raw.hex() if any(raw) else ""
-    raise _Unmappable(f"{what} must be {size * 2} hex digits, got {value!r:.40}")
+    raise _Unmappable(f"{what} must be {size} bytes ({size * 2} hex digits)")
 
 
 def _json_resource(block: dict[str, object], scope_key: str) -> Iterable[tuple[_Resource, dict[str, object]]]:
@@ -610,7 +612,7 @@ def _pb_id(raw: bytes, size: int, what: str) -> str:
     if not any(raw):
         return ""
     if len(raw) != size:
-        raise _Unmappable(f"{what} must be {size} bytes, got {len(raw)}")
+        raise _Unmappable(f"{what} must be {size} bytes ({size * 2} hex digits)")
     return raw.hex()
 
 

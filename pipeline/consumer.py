@@ -57,8 +57,17 @@ class Backoff:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
+def group_id(settings: Settings, sink: str) -> str:
+    """The sink's consumer group: ``lookout-<sink>`` with the default topic prefix ``lookout.``.
+
+    Another prefix names the group too (``staging.`` -> ``staging-<sink>``), so deployments or
+    tests that share a Kafka cluster with their own topics never rebalance each other's consumers.
+    """
+    return f"{settings.kafka_topic_prefix.rstrip('.') or 'lookout'}-{sink}"
+
+
 class SinkConsumer:
-    """Consumes the topics of some event kinds into one sink, as consumer group ``lookout-<name>``."""
+    """Consumes the topics of some event kinds into one sink, as consumer group :func:`group_id`."""
 
     def __init__(
         self,
@@ -129,7 +138,7 @@ class SinkConsumer:
             try:
                 consumer = KafkaConsumer(
                     bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                    group_id=f"lookout-{self.name}",
+                    group_id=group_id(self.settings, self.name),
                     client_id=f"lookout-{self.name}",
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",

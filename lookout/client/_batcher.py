@@ -102,6 +102,7 @@ class Batcher:
         self._first_at = 0.0
         self._closing = False
         self._deadline = 0.0
+        self._gave_up = False  # close() had to drop queued events: out of time, or no room in the spool
         self._counts: Counter[str] = Counter()
 
         # Touched by the worker thread only.
@@ -157,7 +158,7 @@ class Batcher:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         with self._lock:
-            return self._resolved >= self._enqueued
+            return self._resolved >= self._enqueued and not self._gave_up
 
     def stats(self) -> ClientStats:
         with self._lock:
@@ -314,10 +315,11 @@ class Batcher:
             self._taken += len(queued)
         batches += [queued[i : i + self._batch_size] for i in range(0, len(queued), self._batch_size)]
         for batch in batches:
-            outcome = "spooled" if self._spool_batch(batch) else "dropped"
+            spooled = self._spool_batch(batch)
             with self._lock:
-                self._counts[outcome] += len(batch)
+                self._counts["spooled" if spooled else "dropped"] += len(batch)
                 self._resolved += len(batch)
+                self._gave_up |= self._closing and not spooled
                 self._settled.notify_all()
 
     def _spool_batch(self, batch: list[str]) -> bool:

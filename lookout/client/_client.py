@@ -104,11 +104,17 @@ class Client:
             self.send(event)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every event sent so far is delivered, spooled or refused; False on timeout."""
+        """Wait until no event sent so far is still in memory; False on timeout.
+
+        By then each was delivered, spooled, refused by the collector or dropped; ``stats`` says which.
+        """
         return self._batcher.flush(timeout)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Deliver (or spool) what is queued and stop; later sends are dropped. False if time ran out."""
+        """Deliver (or spool) what is queued, then stop; later sends are dropped.
+
+        False when something queued could be neither delivered nor spooled within ``timeout``.
+        """
         self._finalizer.detach()
         return self._batcher.close(timeout)
 

@@ -71,10 +71,11 @@ class FieldSpec:
     min_value: float | None = None
     max_value: float | None = None
     choices: tuple[str, ...] = ()
-    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Left out of the hash (a mapping proxy is unhashable) so specs can still live in sets and dict keys.
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     pattern: str | None = None
     object_only: bool = False
-    default: object = None
+    default: object = field(default=None, hash=False)
 
     @property
     def nullable(self) -> bool:
