@@ -111,6 +111,39 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from pipeline import dlq
+
+    if args.action == "list":
+        letters = dlq.read_dead_letters(settings.kafka_bootstrap, settings.dead_letter_topic, args.limit)
+        if args.json:
+            for letter in letters:
+                _print(letter.original.decode(errors="replace"))
+            return 0
+        if not letters:
+            _print(f"no dead letters in {settings.dead_letter_topic}")
+        for letter in letters:
+            source = letter.source
+            where = f"{source.topic}[{source.partition}]@{source.offset}" + (
+                f"#{source.index}" if source.index is not None else ""
+            )
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.timestamp_ms / 1000))
+            _print(f"{when}Z  {where}\n  reason: {letter.reason}\n  event:  {letter.original[:300].decode(errors='replace')}")
+        return 0
+    stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115 - closed below
+    try:
+        result = dlq.replay(settings, stream, int(time.time() * 1000))
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    for problem in result.errors:
+        _err(f"skipped {problem}")
+    _print(f"replayed {result.sent} event(s)" + (f", skipped {len(result.errors)}" if result.errors else ""))
+    return 1 if result.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lookout",
@@ -159,10 +192,23 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke", help="revoke a key; it stops working within seconds")
     revoke.add_argument("id", type=int, help="the key's id from `lookout keys list`")
     key_cmd.set_defaults(func=cmd_keys)
+
+    dlq_cmd = sub.add_parser("dlq", help="inspect dead letters and replay fixed events")
+    dlq_sub = dlq_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = dlq_sub.add_parser("list", help="show the newest dead letters with their reason and origin")
+    dlq_list.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    dlq_list.add_argument("--json", action="store_true", help="print only the events, one per line, ready to fix")
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="validate and send back fixed events (one JSON event per line, e.g. from `dlq list --json`)"
+    )
+    dlq_replay.add_argument("file", help="the file of fixed events, or - for standard input")
+    dlq_cmd.set_defaults(func=cmd_dlq)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from kafka.errors import KafkaError
+
     from lookout.keys import KeyManagementError
     from lookout.stack import StackError
     from warehouse.clickhouse import ClickHouseUnavailable
@@ -180,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         KeyManagementError,
         PostgresUnavailable,
         ClickHouseUnavailable,
+        KafkaError,
+        OSError,
     ) as exc:
         _err(f"lookout {args.command}: {exc}")
         return 1

@@ -6,12 +6,16 @@ Each dead letter is one Kafka record whose value is the original event bytes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kafka import KafkaProducer
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from lookout.contract import InvalidEvent, validate_event
+from lookout.records import encode_events
+from lookout.settings import Settings
 from pipeline.batch import DeadLetter, Source
 
 
@@ -95,3 +99,79 @@ class DeadLetterQueue:
         if self._producer is not None:
             self._producer.close(timeout=self._timeout_s)
             self._producer = None
+
+
+def read_dead_letters(bootstrap: str, topic: str, limit: int, timeout_s: float = 5.0) -> list[StoredDeadLetter]:
+    """The newest ``limit`` dead letters (all partitions), oldest first; reads without a consumer group."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assignment:
+            return []
+        consumer.assign(assignment)
+        ends = consumer.end_offsets(assignment)
+        beginnings = consumer.beginning_offsets(assignment)
+        for tp in assignment:
+            consumer.seek(tp, max(beginnings[tp], ends[tp] - limit))
+        remaining = {tp: ends[tp] for tp in assignment if consumer.position(tp) < ends[tp]}
+        letters: list[StoredDeadLetter] = []
+        while remaining:
+            polled = consumer.poll(timeout_ms=int(timeout_s * 1000))
+            if not polled:
+                break
+            for tp, records in polled.items():
+                for r in records:
+                    letters.append(from_record(tp.partition, r.offset, r.timestamp, r.value or b"", r.headers or []))
+                if consumer.position(tp) >= ends[tp]:
+                    remaining.pop(tp, None)
+        letters.sort(key=lambda letter: letter.timestamp_ms)
+        return letters[-limit:]
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    sent: int
+    errors: list[str]  # "line N: reason"
+
+
+def replay(settings: Settings, lines: Iterable[bytes], now_ms: int) -> ReplayResult:
+    """Validate fixed events (one JSON event per line, wire or contract form) and send them back.
+
+    Each event keeps its event_id, so replaying one that was in fact written
+    already is harmless. Invalid lines are reported and not sent.
+    """
+    by_topic: dict[tuple[str, str], list[bytes]] = {}
+    errors: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = orjson.loads(line)
+            if isinstance(raw, dict) and "ts" in raw and "timestamp" not in raw:
+                raw = {("timestamp" if k == "ts" else k): v for k, v in raw.items()}  # wire form -> contract form
+            event = validate_event(raw, now_ms)
+        except orjson.JSONDecodeError as exc:
+            errors.append(f"line {number}: not JSON ({exc})")
+            continue
+        except InvalidEvent as exc:
+            errors.append(f"line {number}: {exc}")
+            continue
+        by_topic.setdefault((settings.topic(event.kind), event.service), []).append(orjson.dumps(event.to_json_dict()))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap.split(","), acks="all", enable_idempotence=True)
+    sent = 0
+    try:
+        futures = []
+        for (topic, service), events in by_topic.items():
+            for value in encode_events(events):
+                futures.append(producer.send(topic, key=service.encode(), value=value))
+            sent += len(events)
+        for future in futures:
+            future.get(timeout=30)
+    finally:
+        producer.close()
+    return ReplayResult(sent, errors)

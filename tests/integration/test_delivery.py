@@ -1,0 +1,528 @@
+"""Delivery under failure, counted exactly, through the real stack.
+
+Each scenario sends thousands of events with known ids through a collector,
+disturbs the path while they flow (a pipeline SIGKILLed, PostgreSQL or Kafka
+restarted, pipeline processes joining and leaving the consumer group), and then
+checks the sink holds exactly the events the collector answered 202 for: every
+one of them, none twice. The sender behaves like a client: a batch answered
+503 (or anything but 202) is sent again, with the same event ids, until it is
+accepted.
+
+Every test gets a lane of its own: a fresh topic prefix (so fresh topics and,
+through the prefix, its own consumer groups), a collector producing to those
+topics and a service name its rows are counted by. Pipelines run as real
+`lookout pipeline` processes, so they can be killed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+import requests
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from collector.app import create_app as create_collector
+from lookout import keys
+from lookout.settings import Settings
+from lookout.stack.base import find_free_port
+from lookout.topics import ensure_topics
+from pipeline.consumer import group_id
+from tests.integration.conftest import eventually, serve
+from tests.integration.procs import Child, Processes
+
+pytestmark = pytest.mark.integration
+
+POSTGRES_KINDS = ("security_event", "admin_audit")
+POSTGRES_TABLES = {"security_event": "security_events", "admin_audit": "admin_audit_logs"}
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+# --- a lane: private topics, a collector for them, a service to count by --------------------------
+
+
+@dataclass
+class Lane:
+    settings: Settings
+    url: str
+    key: str
+    service: str
+    log_dir: Path
+
+    def pipeline_env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            **self.settings.as_env(),
+            # Small batches: many write-then-commit cycles, so a kill lands between them.
+            "LOOKOUT_BATCH_MAX_ROWS": "500",
+            "LOOKOUT_LOG_JSON": "false",
+            # A PostgreSQL pipeline never opens ClickHouse; if it did, it must not touch the session's chDB.
+            "LOOKOUT_CLICKHOUSE_DSN": f"chdb:///{self.log_dir / 'unused-chdb'}",
+        }
+        env.update(overrides)
+        return env
+
+    def group(self, sink: str) -> str:
+        return group_id(self.settings, sink)
+
+
+@pytest.fixture(scope="module")
+def delivery_key(settings: Settings) -> str:
+    return keys.create_key(settings, f"delivery-{uuid.uuid4().hex[:8]}", list(keys.KINDS), None, actor="tests").secret
+
+
+@pytest.fixture
+def lane(settings: Settings, delivery_key: str, tmp_path: Path) -> Iterator[Lane]:
+    prefix = f"t{uuid.uuid4().hex[:12]}."
+    lane_settings = settings.with_(
+        kafka_topic_prefix=prefix,
+        collector_port=find_free_port(),
+        # Keys are cached for the whole test, so the collector keeps accepting while PostgreSQL is down.
+        api_key_cache_ttl_s=3600,
+        default_rate_limit_per_s=10_000_000,
+    )
+    ensure_topics(lane_settings)
+    app = create_collector(lane_settings)
+    server = serve(app, lane_settings.collector_port)
+    try:
+        yield Lane(
+            lane_settings,
+            f"http://127.0.0.1:{lane_settings.collector_port}",
+            delivery_key,
+            f"delivery-{prefix.rstrip('.')}",
+            tmp_path,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        services = app.extensions["lookout.collector"]
+        services.producer.close()
+        services.redis.close()
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    processes = Processes(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.close()
+
+
+def start_pipeline(procs: Processes, lane: Lane, sink: str = "postgres", **env: str) -> Child:
+    return procs.start(
+        ["pipeline", "--sink", sink], lane.pipeline_env(**env), name=f"pipeline-{sink}-{len(procs.children) + 1}"
+    )
+
+
+# --- events in ------------------------------------------------------------------------------------
+
+
+def make_events(service: str, n: int, kinds: tuple[str, ...] = POSTGRES_KINDS) -> list[dict[str, Any]]:
+    now = int(time.time() * 1000)
+    events = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        event: dict[str, Any] = {
+            "kind": kind,
+            "event_id": str(uuid.uuid4()),
+            "timestamp": now - i,
+            "service": service,
+            "instance": f"node-{i % 3}",
+        }
+        if kind == "security_event":
+            event.update(
+                event_type="login_failed", severity=SEVERITIES[i % 4], ip_address="203.0.113.7", endpoint="/login"
+            )
+        elif kind == "admin_audit":
+            event.update(action="update_user", admin_id="admin-1", resource_type="user", resource_id=str(i))
+        else:
+            event.update(level="info", message=f"delivery test event {i}")
+        events.append(event)
+    return events
+
+
+class Sender(threading.Thread):
+    """Posts events in batches like a client: a batch is re-sent until it gets 202.
+
+    ``accepted`` holds the ids the collector answered 202 for: the expected content of the sink.
+    """
+
+    def __init__(
+        self, lane: Lane, events: list[dict[str, Any]], batch: int, interval_s: float, deadline_s: float = 240
+    ):
+        super().__init__(name="delivery-sender", daemon=True)
+        self._lane = lane
+        self._batches = [events[i : i + batch] for i in range(0, len(events), batch)]
+        self._interval_s = interval_s
+        self._deadline = time.monotonic() + deadline_s
+        self._abort = threading.Event()
+        self.total = len(events)
+        self.accepted: set[str] = set()
+        self.statuses: Counter[str] = Counter()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {self._lane.key}", "Content-Type": "application/json"}
+        try:
+            for batch in self._batches:
+                body = orjson.dumps(batch)
+                while True:
+                    if self._abort.is_set():
+                        return
+                    if time.monotonic() > self._deadline:
+                        self.error = f"batch still not accepted at the deadline; answers so far {dict(self.statuses)}"
+                        return
+                    try:
+                        response = session.post(f"{self._lane.url}/v1/events", data=body, headers=headers, timeout=30)
+                    except requests.RequestException as exc:
+                        self.statuses[type(exc).__name__] += 1
+                        time.sleep(0.5)
+                        continue
+                    self.statuses[str(response.status_code)] += 1
+                    if response.status_code == 202:
+                        answer = response.json()
+                        if answer["rejected"]:
+                            self.error = f"the collector rejected test events: {answer['errors'][:3]}"
+                            return
+                        self.accepted.update(event["event_id"] for event in batch)
+                        break
+                    time.sleep(0.5)  # 503/429: back off and send the same events again
+                time.sleep(self._interval_s)
+        except Exception as exc:  # surfaced by finish()
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            session.close()
+
+    def wait_for(self, count: int, timeout_s: float = 90) -> None:
+        def progressed() -> bool:
+            if self.error:
+                raise AssertionError(f"sender failed: {self.error}")
+            return len(self.accepted) >= count or not self.is_alive()
+
+        eventually(progressed, timeout_s=timeout_s, interval_s=0.05)
+
+    def finish(self, timeout_s: float = 240) -> set[str]:
+        self.join(timeout_s)
+        if self.is_alive():
+            self._abort.set()
+            raise AssertionError(f"sender still running after {timeout_s}s; answers so far {dict(self.statuses)}")
+        assert self.error is None, self.error
+        assert len(self.accepted) == self.total, (len(self.accepted), self.total)
+        return set(self.accepted)
+
+    def abort(self) -> None:
+        self._abort.set()
+        self.join(30)
+
+
+# --- rows out ------------------------------------------------------------------------------------
+
+
+def committed_lag(lane: Lane, sink: str, kinds: tuple[str, ...]) -> dict[str, int]:
+    """Records each partition of the lane's topics still has beyond the group's committed offset."""
+    bootstrap = lane.settings.kafka_bootstrap.split(",")
+    partitions = [
+        TopicPartition(lane.settings.topic(kind), p)
+        for kind in kinds
+        for p in range(lane.settings.kafka_topic_partitions)
+    ]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="delivery-tests")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="delivery-tests", enable_auto_commit=False)
+    try:
+        ends = consumer.end_offsets(partitions)
+        committed = admin.list_consumer_group_offsets(lane.group(sink))
+    finally:
+        consumer.close()
+        admin.close()
+    lag = {}
+    for tp in partitions:
+        done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
+        lag[f"{tp.topic}:{tp.partition}"] = ends[tp] - done
+    return lag
+
+
+def committed_total(lane: Lane, sink: str, kinds: tuple[str, ...]) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+    try:
+        committed = admin.list_consumer_group_offsets(lane.group(sink))
+    finally:
+        admin.close()
+    topics = {lane.settings.topic(kind) for kind in kinds}
+    return sum(max(0, meta.offset) for tp, meta in committed.items() if tp.topic in topics)
+
+
+def wait_drained(
+    lane: Lane, procs: Processes, sink: str = "postgres", kinds: tuple[str, ...] = POSTGRES_KINDS, timeout_s: float = 90
+) -> None:
+    """Until the group has committed every record of the lane's topics (so every row is written)."""
+    try:
+        eventually(lambda: not any(committed_lag(lane, sink, kinds).values()), timeout_s=timeout_s, interval_s=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nlag: {committed_lag(lane, sink, kinds)}\n{procs.log_tails()}") from None
+
+
+def postgres_ids(lane: Lane, kinds: tuple[str, ...] = POSTGRES_KINDS) -> list[str]:
+    """Every event id of the lane's service in its PostgreSQL tables, repeats included."""
+    ids: list[str] = []
+    with psycopg.connect(lane.settings.postgres_dsn, autocommit=True) as conn:
+        for kind in kinds:
+            rows = conn.execute(
+                f"SELECT event_id::text FROM {POSTGRES_TABLES[kind]} WHERE service = %s", (lane.service,)
+            ).fetchall()
+            ids.extend(row[0] for row in rows)
+    return ids
+
+
+def assert_exactly(written: list[str], accepted: set[str], context: str = "") -> None:
+    repeats = {event_id: n for event_id, n in Counter(written).items() if n > 1}
+    missing = accepted - set(written)
+    unexpected = set(written) - accepted
+    assert not repeats, f"{len(repeats)} events written more than once, e.g. {list(repeats.items())[:3]}\n{context}"
+    assert not missing, (
+        f"{len(missing)} of {len(accepted)} accepted events never written, e.g. {sorted(missing)[:3]}\n{context}"
+    )
+    assert not unexpected, f"{len(unexpected)} rows for events never accepted, e.g. {sorted(unexpected)[:3]}\n{context}"
+    assert len(written) == len(set(written)) == len(accepted)
+
+
+def wait_for_rows(lane: Lane, at_least: int, timeout_s: float = 60) -> None:
+    eventually(lambda: len(postgres_ids(lane)) >= at_least, timeout_s=timeout_s, interval_s=0.2)
+
+
+# --- the scenarios -------------------------------------------------------------------------------
+
+
+def test_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(lane: Lane, procs: Processes) -> None:
+    sender = Sender(lane, make_events(lane.service, 8000), batch=200, interval_s=0.05)
+    first = start_pipeline(procs, lane)
+    sender.start()
+    try:
+        wait_for_rows(lane, 1000)
+        assert first.kill() == -9  # mid-stream: rows are being written, events keep coming
+        second = start_pipeline(procs, lane)
+        sender.wait_for(5000)
+        wait_for_rows(lane, 3000)
+        assert second.kill() == -9
+        third = start_pipeline(procs, lane)
+        accepted = sender.finish()
+    finally:
+        sender.abort()
+    wait_drained(lane, procs)
+    assert third.terminate() == 0
+    assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
+
+
+def test_postgres_outage_while_events_flow_loses_and_repeats_nothing(stack, lane: Lane, procs: Processes) -> None:
+    # ~200 events/s for ~35 s: the stream runs before, during and after a 20 s outage.
+    sender = Sender(lane, make_events(lane.service, 7000), batch=100, interval_s=0.5)
+    pipeline = start_pipeline(procs, lane)
+    sender.start()
+    try:
+        wait_for_rows(lane, 500)  # also warms the collector's key cache: no PostgreSQL needed from here
+        stack.postgres.stop()
+        try:
+            down_at = len(sender.accepted)
+            time.sleep(20)
+            assert len(sender.accepted) > down_at, "events must keep flowing into Kafka while PostgreSQL is down"
+            assert pipeline.alive(), procs.log_tails()
+        finally:
+            stack.postgres.start()
+            stack.postgres.wait_ready(60)
+        accepted = sender.finish()
+    finally:
+        sender.abort()
+    wait_drained(lane, procs)
+    assert pipeline.terminate() == 0
+    assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
+
+
+def test_kafka_restart_while_events_flow_loses_and_repeats_nothing(stack, lane: Lane, procs: Processes) -> None:
+    sender = Sender(lane, make_events(lane.service, 6000), batch=100, interval_s=0.1)
+    pipeline = start_pipeline(procs, lane)
+    sender.start()
+    try:
+        sender.wait_for(1500)
+        wait_for_rows(lane, 500)
+        stack.kafka.stop()
+        try:
+            time.sleep(5)  # the sender meets 503s and keeps re-sending
+        finally:
+            stack.kafka.start()
+            stack.kafka.wait_ready(120)
+        accepted = sender.finish()
+    finally:
+        sender.abort()
+    assert sender.statuses["503"] > 0, dict(sender.statuses)
+    wait_drained(lane, procs)
+    assert pipeline.alive(), procs.log_tails()
+    assert pipeline.terminate() == 0
+    assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
+
+
+def test_pipelines_joining_and_leaving_the_group_lose_and_repeat_nothing(lane: Lane, procs: Processes) -> None:
+    sender = Sender(lane, make_events(lane.service, 12000), batch=200, interval_s=0.2)
+    a = start_pipeline(procs, lane)
+    sender.start()
+    try:
+        sender.wait_for(1500)
+        b = start_pipeline(procs, lane)
+        sender.wait_for(3500)
+        assert a.terminate() == 0
+        sender.wait_for(5500)
+        c = start_pipeline(procs, lane)
+        sender.wait_for(7000)
+        assert b.terminate() == 0
+        d = start_pipeline(procs, lane)
+        sender.wait_for(9000)
+        assert c.terminate() == 0
+        accepted = sender.finish()
+    finally:
+        sender.abort()
+    wait_drained(lane, procs)
+    assert d.terminate() == 0
+    assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
+
+
+def test_poison_events_go_to_the_dead_letter_topic_and_their_batch_mates_are_written(
+    lane: Lane, procs: Processes
+) -> None:
+    topic = lane.settings.topic("security_event")
+    now = int(time.time() * 1000)
+
+    def wire(severity: str = "high") -> dict[str, Any]:
+        # The compact wire form the collector produces (lookout.records).
+        return {
+            "kind": "security_event",
+            "event_id": str(uuid.uuid4()),
+            "ts": now,
+            "service": lane.service,
+            "instance": "",
+            "event_type": "login_failed",
+            "severity": severity,
+        }
+
+    good = [wire() for _ in range(40)]
+    apocalyptic = [wire("apocalyptic"), wire("apocalyptic")]  # the CHECK constraint refuses these rows
+    mixed = good[:10] + [apocalyptic[0]] + good[10:25] + [42] + good[25:33] + [apocalyptic[1]] + good[33:]
+    bad_record = b"this is not JSON"
+    not_an_array = b'{"kind": "security_event"}'
+    producer = KafkaProducer(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), acks="all")
+    try:
+        # One partition, so the record offsets are known: 0, 1, 2.
+        for value in (orjson.dumps(mixed), bad_record, not_an_array):
+            producer.send(topic, value=value, partition=0).get(timeout=10)
+    finally:
+        producer.close()
+
+    pipeline = start_pipeline(procs, lane)
+    wait_drained(lane, procs, kinds=("security_event",))
+    letters = read_dead_letters(lane, expected=5)
+    assert pipeline.terminate() == 0
+
+    assert sorted(postgres_ids(lane, ("security_event",))) == sorted(e["event_id"] for e in good)
+    by_origin = {(h["source_offset"], h.get("source_index")): (h, value) for h, value in letters}
+    assert len(by_origin) == len(letters) == 5, letters
+    for h, _value in letters:
+        assert h["source_topic"] == topic and h["source_partition"] == "0", h
+    for index in (str(mixed.index(apocalyptic[0])), str(mixed.index(apocalyptic[1]))):
+        h, value = by_origin[("0", index)]
+        assert h["reason"].startswith("rejected by security_events:") and "check" in h["reason"].lower(), h
+        assert orjson.loads(value) == mixed[int(index)]
+    h, value = by_origin[("0", str(mixed.index(42)))]
+    assert h["reason"] == "event is not a JSON object" and value == b"42"
+    h, value = by_origin[("1", None)]
+    assert h["reason"].startswith("undecodable record:") and value == bad_record
+    h, value = by_origin[("2", None)]
+    assert h["reason"] == "undecodable record: record value is not a JSON array of events" and value == not_an_array
+
+
+def read_dead_letters(lane: Lane, expected: int, timeout_s: float = 30) -> list[tuple[dict[str, str], bytes]]:
+    consumer = KafkaConsumer(
+        lane.settings.dead_letter_topic,
+        bootstrap_servers=lane.settings.kafka_bootstrap.split(","),
+        client_id="delivery-tests",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    letters: list[tuple[dict[str, str], bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                letters.extend(({k: v.decode() for k, v in r.headers}, r.value) for r in records)
+            if len(letters) >= expected:
+                # A short extra poll: more letters than expected would be a bug too.
+                for records in consumer.poll(timeout_ms=1000).values():
+                    letters.extend(({k: v.decode() for k, v in r.headers}, r.value) for r in records)
+                return letters
+    finally:
+        consumer.close()
+    raise AssertionError(f"{len(letters)} dead letters within {timeout_s}s, expected {expected}: {letters}")
+
+
+CHDB_COUNTS = """
+import json, sys
+from warehouse import clickhouse
+client = clickhouse.connect(sys.argv[1])
+p = {"svc": sys.argv[2]}
+def one(sql):
+    return list(client.query(sql, parameters=p).result_rows[0])
+out = {
+    "raw": one("SELECT count(), uniqExact(event_id) FROM logs WHERE service = {svc:String}"),
+    "final": one("SELECT count(), uniqExact(event_id) FROM logs FINAL WHERE service = {svc:String}"),
+    "rollup_events": one("SELECT sum(events) FROM logs_1m WHERE service = {svc:String}")[0],
+    "ids": [r[0] for r in client.query(
+        "SELECT toString(event_id) FROM logs FINAL WHERE service = {svc:String}", parameters=p).result_rows],
+}
+client.command("OPTIMIZE TABLE logs FINAL")
+out["raw_after_optimize"] = one("SELECT count(), uniqExact(event_id) FROM logs WHERE service = {svc:String}")
+print(json.dumps(out))
+"""
+
+
+def test_clickhouse_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(
+    lane: Lane, procs: Processes, tmp_path: Path
+) -> None:
+    dsn = f"chdb:///{tmp_path / 'chdb'}"  # its own chDB: the session's belongs to the test process
+    env = lane.pipeline_env(LOOKOUT_CLICKHOUSE_DSN=dsn)
+    migrated = procs.run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    kinds = ("log",)
+    sender = Sender(lane, make_events(lane.service, 8000, kinds), batch=200, interval_s=0.05)
+    first = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-1")
+    sender.start()
+    try:
+        # chDB is locked by the pipeline, so progress is read from the committed offsets.
+        eventually(lambda: committed_total(lane, "clickhouse", kinds) > 0, timeout_s=60, interval_s=0.2)
+        sender.wait_for(3000)
+        assert first.kill() == -9
+        second = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-2")
+        sender.wait_for(6000)
+        assert second.kill() == -9
+        third = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-3")
+        accepted = sender.finish()
+    finally:
+        sender.abort()
+    wait_drained(lane, procs, sink="clickhouse", kinds=kinds)
+    assert third.terminate() == 0
+
+    counted = procs.python(CHDB_COUNTS, [dsn, lane.service], env)
+    assert counted.returncode == 0, counted.stdout + counted.stderr
+    result = json.loads(counted.stdout.strip().splitlines()[-1])
+    report = {k: v for k, v in result.items() if k != "ids"}
+    print(f"chDB counts after two SIGKILLs: {report}")
+    assert result["final"] == [len(accepted), len(accepted)], report
+    assert result["raw_after_optimize"] == [len(accepted), len(accepted)], report
+    assert_exactly(result["ids"], accepted, f"{report}\n{procs.log_tails()}")
