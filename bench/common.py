@@ -460,3 +460,59 @@ def perf_test_payload_file(
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+class PySpy:
+    """``py-spy record`` on a process tree (e.g. the gunicorn master and its workers), collapsed stacks."""
+
+    def __init__(self, binary: str, pid: int, out: Path, duration_s: float, rate: int = 250) -> None:
+        self.out = out
+        self.proc = subprocess.Popen(
+            [binary, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", str(rate),
+             "--duration", str(int(duration_s)), "--format", "raw", "--output", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait(self) -> None:
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.wait(10)
+
+
+def summarize_collapsed(path: Path, top: int = 25, skip_idle: bool = True) -> str:
+    """Top functions by inclusive and by self share of samples, from py-spy's collapsed ("raw") output."""
+    inclusive: dict[str, int] = {}
+    self_time: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        frames = stack.split(";")
+        if skip_idle and any(idle in frames[-1] for idle in ("select (selectors.py", "wait (threading.py", "poll (selectors.py", "_worker (concurrent", "accept (socket.py", "sleep (")):
+            continue
+        count = int(count_s)
+        total += count
+        seen = set()
+        for frame in frames[1:]:  # the first frame is the process/thread
+            name = re.sub(r":\d+\)$", ")", frame)
+            if name not in seen:
+                inclusive[name] = inclusive.get(name, 0) + count
+                seen.add(name)
+        leaf = re.sub(r":\d+\)$", ")", frames[-1])
+        self_time[leaf] = self_time.get(leaf, 0) + count
+    lines = [f"{total} busy samples"]
+    lines.append("inclusive:")
+    for name, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / max(1, total):5.1f}%  {name}")
+    lines.append("self:")
+    for name, count in sorted(self_time.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / max(1, total):5.1f}%  {name}")
+    return "\n".join(lines)

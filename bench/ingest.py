@@ -53,6 +53,8 @@ from bench.common import (
     print_machine,
     producer_props,
     progress,
+    PySpy,
+    summarize_collapsed,
     wire_records,
 )
 from lookout.stack import producer_perf_test
@@ -297,8 +299,17 @@ def measure(env: BenchEnv, collector: Collector, config: Config, bodies: Bodies,
     meter = CpuMeter()
     meter.start({"collector": collector.pids(), "kafka": [kafka] if kafka else [], "loadgen": [_self_pid()]})
     progress(f"  closed loop, batch {bodies.batch}, {args.concurrency} connections, {args.duration:.0f}s ...")
+    spy = None
+    if args.py_spy:
+        out = env.home / f"py-spy-{bodies.batch}-{run}.txt"
+        spy = PySpy(args.py_spy, collector.proc.pid, out, args.warmup + args.duration)
     closed = closed_loop(collector.port, env.ingest_key, bodies.gzipped, args.concurrency, args.warmup, args.duration)
     cpu = meter.stop()
+    if spy is not None:
+        spy.wait()
+        if spy.out.exists():
+            print(f"\npy-spy profile of the collector, {config}, batch {bodies.batch}, run {run}:")
+            print(summarize_collapsed(spy.out))
     result = Result(
         config=str(config),
         batch=bodies.batch,
@@ -434,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bodies", type=int, default=24, help="distinct pre-built bodies per batch size (default 24)")
     parser.add_argument("--skip-open-loop", action="store_true")
     parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--py-spy", metavar="BINARY",
+                        help="profile the collector's workers with this py-spy during every closed loop")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     args = parser.parse_args(argv)
 

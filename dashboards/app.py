@@ -14,6 +14,7 @@ import orjson
 import redis
 from clickhouse_connect.driver.client import Client
 from flask import Flask, Response, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dashboards.params import BadParameter, log_query
 from lookout.auth import ApiKeyAuthenticator, AuthUnavailable
@@ -33,8 +34,10 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return response
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, metrics_registry: CollectorRegistry | None = None) -> Flask:
+    """The app; ``metrics_registry`` holds what /metrics reports (the node adds the pipeline's)."""
     app = Flask(__name__)
+    registry = metrics_registry or CollectorRegistry()
     redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     authenticator = ApiKeyAuthenticator(settings.postgres_dsn, redis_client, settings.api_key_cache_ttl_s)
     local = threading.local()  # one ClickHouse client per serving thread
@@ -79,6 +82,10 @@ def create_app(settings: Settings) -> Flask:
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify({"status": "ok"})
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return app
 

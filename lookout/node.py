@@ -12,10 +12,12 @@ import threading
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from dashboards.app import create_app as create_dashboards
 from lookout.settings import Settings
+from pipeline.metrics import PipelineCollector
 from pipeline.runner import PipelineThreads, build_consumers
 from warehouse import retention
 
@@ -32,8 +34,9 @@ class Node:
 
     def start(self) -> None:
         self.pipeline.start()
-        app = create_dashboards(self.settings)
-        app.extensions["lookout.pipeline"] = self.pipeline
+        registry = CollectorRegistry()
+        registry.register(PipelineCollector(self.pipeline.consumers))
+        app = create_dashboards(self.settings, registry)
         self._server = make_server(
             self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True
         )

@@ -36,7 +36,7 @@ from collector.app import create_app as create_collector
 from lookout import keys
 from lookout.settings import Settings
 from lookout.stack.base import find_free_port
-from lookout.topics import ensure_topics
+from lookout.topics import ensure_topics, topic_names
 from pipeline.consumer import group_id
 from tests.integration.conftest import eventually, serve
 from tests.integration.procs import Child, Processes
@@ -91,6 +91,7 @@ def lane(settings: Settings, delivery_key: str, tmp_path: Path) -> Iterator[Lane
         default_rate_limit_per_s=10_000_000,
     )
     ensure_topics(lane_settings)
+    wait_for_topics(lane_settings)
     app = create_collector(lane_settings)
     server = serve(app, lane_settings.collector_port)
     try:
@@ -107,6 +108,23 @@ def lane(settings: Settings, delivery_key: str, tmp_path: Path) -> Iterator[Lane
         services = app.extensions["lookout.collector"]
         services.producer.close()
         services.redis.close()
+
+
+def wait_for_topics(settings: Settings) -> None:
+    """Until the broker's metadata lists every partition of the new topics (creation is asynchronous)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+    try:
+
+        def known() -> bool:
+            consumer.topics()  # refreshes the metadata
+            return all(
+                len(consumer.partitions_for_topic(topic) or ()) == settings.kafka_topic_partitions
+                for topic in topic_names(settings)
+            )
+
+        eventually(known, timeout_s=30, interval_s=0.2)
+    finally:
+        consumer.close()
 
 
 @pytest.fixture
@@ -229,37 +247,38 @@ class Sender(threading.Thread):
 # --- rows out ------------------------------------------------------------------------------------
 
 
+def group_offsets(lane: Lane, sink: str) -> dict[TopicPartition, int]:
+    """The sink's consumer group's committed offsets on the lane's topics."""
+    group = lane.group(sink)
+    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+
+
 def committed_lag(lane: Lane, sink: str, kinds: tuple[str, ...]) -> dict[str, int]:
     """Records each partition of the lane's topics still has beyond the group's committed offset."""
-    bootstrap = lane.settings.kafka_bootstrap.split(",")
     partitions = [
         TopicPartition(lane.settings.topic(kind), p)
         for kind in kinds
         for p in range(lane.settings.kafka_topic_partitions)
     ]
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="delivery-tests")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="delivery-tests", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests", enable_auto_commit=False
+    )
     try:
         ends = consumer.end_offsets(partitions)
-        committed = admin.list_consumer_group_offsets(lane.group(sink))
     finally:
         consumer.close()
-        admin.close()
-    lag = {}
-    for tp in partitions:
-        done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
-        lag[f"{tp.topic}:{tp.partition}"] = ends[tp] - done
-    return lag
+    committed = group_offsets(lane, sink)
+    return {f"{tp.topic}:{tp.partition}": ends[tp] - committed.get(tp, 0) for tp in partitions}
 
 
 def committed_total(lane: Lane, sink: str, kinds: tuple[str, ...]) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
-    try:
-        committed = admin.list_consumer_group_offsets(lane.group(sink))
-    finally:
-        admin.close()
     topics = {lane.settings.topic(kind) for kind in kinds}
-    return sum(max(0, meta.offset) for tp, meta in committed.items() if tp.topic in topics)
+    return sum(offset for tp, offset in group_offsets(lane, sink).items() if tp.topic in topics)
 
 
 def wait_drained(
