@@ -468,11 +468,12 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class PySpy:
     """``py-spy record`` on a process tree (e.g. the gunicorn master and its workers), collapsed stacks."""
 
-    def __init__(self, binary: str, pid: int, out: Path, duration_s: float, rate: int = 250) -> None:
+    def __init__(self, binary: str, pid: int, out: Path, duration_s: float, rate: int = 250, gil: bool = True) -> None:
+        # --gil samples only the thread holding the GIL: where the CPU goes, not who waits for it.
         self.out = out
         self.proc = subprocess.Popen(
             [binary, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", str(rate),
-             "--duration", str(int(duration_s)), "--format", "raw", "--output", str(out)],
+             "--duration", str(int(duration_s)), "--format", "raw", "--output", str(out), *(["--gil"] if gil else [])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -30,6 +30,7 @@ import argparse
 import gzip
 import http.client
 import json
+import os
 import queue
 import random
 import threading
@@ -255,16 +256,32 @@ class Config:
     workers: int
     threads: int
     compression: str
+    label: str = ""  # a --variant's name
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
             "LOOKOUT_COLLECTOR_WORKERS": str(self.workers),
             "LOOKOUT_COLLECTOR_THREADS": str(self.threads),
             "LOOKOUT_KAFKA_COMPRESSION": self.compression,
+            **self.extra_env,
         }
 
     def __str__(self) -> str:
-        return f"workers={self.workers} threads={self.threads} compression={self.compression}"
+        text = f"workers={self.workers} threads={self.threads} compression={self.compression}"
+        return f"{text} [{self.label}]" if self.label else text
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """'label:KEY=VALUE,KEY=VALUE' -> (label, env); 'label:' is the unchanged environment."""
+    label, _, assignments = text.partition(":")
+    env = {}
+    for item in filter(None, assignments.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant {text!r}: {item!r} is not KEY=VALUE")
+        env[key.strip()] = value
+    return label.strip(), env
 
 
 @dataclass
@@ -291,6 +308,12 @@ class Result:
     ceiling_p99_ms: float | None = None
     record_bytes: float = 0.0
     events_per_record: float = 0.0
+    loadavg_1m: float = 0.0  # machine load right after the closed loop (other people's work included)
+
+    @property
+    def events_per_collector_core_s(self) -> float:
+        cores = self.cpu_cores.get("collector", 0.0)
+        return self.max_events_per_s / cores if cores else 0.0
 
 
 def measure(env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, run: int,
@@ -322,11 +345,13 @@ def measure(env: BenchEnv, collector: Collector, config: Config, bodies: Bodies,
         cpu_cores={k: round(v, 2) for k, v in cpu.items()},
         record_bytes=bodies.record_bytes,
         events_per_record=bodies.batch / bodies.records_per_request,
+        loadavg_1m=os.getloadavg()[0],
     )
     progress(
         f"    max {result.max_events_per_s:,.0f} events/s ({result.max_requests_per_s:,.0f} req/s), "
         f"p50 {result.closed_p50_ms:.0f} ms, p99 {result.closed_p99_ms:.0f} ms, non-202 {result.closed_failures or 0}, "
-        f"cores used {result.cpu_cores}"
+        f"cores used {result.cpu_cores}, {result.events_per_collector_core_s:,.0f} events per collector core-second, "
+        f"load {result.loadavg_1m:.1f}"
     )
     if not args.skip_open_loop and result.max_events_per_s > 0:
         rate_events = result.max_events_per_s / 2
@@ -374,8 +399,6 @@ def ceiling(env: BenchEnv, config: Config, bodies: Bodies, closed: Window, resul
 
 
 def _self_pid() -> int:
-    import os
-
     return os.getpid()
 
 
@@ -385,14 +408,16 @@ def _self_pid() -> int:
 def print_table(results: list[Result], targets: bool = True) -> None:
     print()
     print("| configuration | batch | run | max events/s (202) | req/s | p99 @max ms | open-loop events/s | p50 ms | p99 ms "
-          "| p99.9 ms | ceiling events/s (perf-test) | ceiling, real records | cores: collector / kafka / loadgen |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| p99.9 ms | ceiling events/s (perf-test) | ceiling, real records | cores: collector / kafka / loadgen "
+          "| events per collector core-s | load 1m |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in results:
         cores = f"{r.cpu_cores.get('collector', 0):.2f} / {r.cpu_cores.get('kafka', 0):.2f} / {r.cpu_cores.get('loadgen', 0):.2f}"
         print(
             f"| {r.config} | {r.batch} | {r.run} | {r.max_events_per_s:,.0f} | {r.max_requests_per_s:,.0f} | "
             f"{r.closed_p99_ms:.0f} | {_n(r.open_achieved_events_per_s)} | {_f(r.open_p50_ms)} | {_f(r.open_p99_ms)} | "
-            f"{_f(r.open_p999_ms)} | {_n(r.ceiling_events_per_s)} | {_n(r.ceiling_real_events_per_s)} | {cores} |"
+            f"{_f(r.open_p999_ms)} | {_n(r.ceiling_events_per_s)} | {_n(r.ceiling_real_events_per_s)} | {cores} | "
+            f"{r.events_per_collector_core_s:,.0f} | {r.loadavg_1m:.1f} |"
         )
     if targets:
         print()
@@ -445,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bodies", type=int, default=24, help="distinct pre-built bodies per batch size (default 24)")
     parser.add_argument("--skip-open-loop", action="store_true")
     parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
+                        help="extra environment for the collector; several --variant are compared in the same run, "
+                             "interleaved (e.g. --variant base: --variant crc:PYTHONPATH=/tmp/extra)")
     parser.add_argument("--py-spy", metavar="BINARY",
                         help="profile the collector's workers with this py-spy during every closed loop")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
@@ -470,12 +498,18 @@ def main(argv: list[str] | None = None) -> int:
             f"records/request of {b.record_bytes:,.0f} B ({b.batch / b.records_per_request:.0f} events each)"
         )
 
+    variants = [parse_variant(v) for v in args.variant] or [("", {})]
+    configs = [Config(c.workers, c.threads, c.compression, label, env) for c in configs for label, env in variants]
     results: list[Result] = []
     with bench_env({"LOOKOUT_LOG_LEVEL": "INFO"}) as env:
-        for config in configs:
-            for run in range(1, args.repeat + 1):
+        for run in range(1, args.repeat + 1):
+            for config in configs:
                 progress(f"collector: {config} (run {run}/{args.repeat})")
-                collector = Collector(env, config.env()).start()
+                try:
+                    collector = Collector(env, config.env()).start()
+                except RuntimeError as exc:
+                    progress(f"  skipped: {exc}")
+                    continue
                 try:
                     for batch in batches:
                         results.append(measure(env, collector, config, bodies[batch], run, args))

@@ -150,7 +150,9 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         if isinstance(data, Response):
             return data
         try:
-            parsed = parse_body(data, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"), limits)
+            parsed = parse_body(
+                data, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"), limits
+            )
         except BodyTooLarge as exc:
             return error(413, str(exc))
         except BodyError as exc:
@@ -207,7 +209,9 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
     def _report_rate_limited(principal: Principal, limit: int) -> None:
         """A security_event for a throttled key, at most once per window per key (best effort)."""
         try:
-            if not svc.redis.set(f"lookout:ratelimit:reported:{principal.key_id}", 1, nx=True, ex=RATE_LIMIT_REPORT_WINDOW_S):
+            if not svc.redis.set(
+                f"lookout:ratelimit:reported:{principal.key_id}", 1, nx=True, ex=RATE_LIMIT_REPORT_WINDOW_S
+            ):
                 return
         except redis.RedisError:
             return
@@ -215,7 +219,10 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         try:
             svc.producer.send_all(
                 ingest.build_records(
-                    [event], now_ms=event["timestamp"], may_send=lambda _kind: True, topic_for=settings.topic,
+                    [event],
+                    now_ms=event["timestamp"],
+                    may_send=lambda _kind: True,
+                    topic_for=settings.topic,
                     max_event_bytes=settings.max_event_bytes,
                 ).records
             )
@@ -230,7 +237,9 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
     def otlp_metrics() -> Response:
         return _otlp(otlp.metrics_from_otlp, ExportMetricsServiceResponse, "rejected_data_points")
 
-    def _otlp(mapper: Callable[[bytes, str | None], otlp.OtlpBatch], response_type: type, rejected_field: str) -> Response:
+    def _otlp(
+        mapper: Callable[[bytes, str | None], otlp.OtlpBatch], response_type: type, rejected_field: str
+    ) -> Response:
         """OTLP/HTTP export: the same path as /v1/events, answered the OTLP way (200 + partialSuccess)."""
         principal = _authenticate()
         if isinstance(principal, Response):

@@ -64,7 +64,9 @@ def build_records(
             continue
         encoded = orjson.dumps(event.to_json_dict())
         if len(encoded) > max_event_bytes:
-            result.reject(index, "too_large", f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}")
+            result.reject(
+                index, "too_large", f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}"
+            )
             continue
         groups[(event.kind, event.service)].append(encoded)
         result.accepted += 1

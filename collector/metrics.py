@@ -37,9 +37,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 PRODUCE_ERRORS = Counter("lookout_collector_produce_errors_total", "Requests whose events Kafka did not acknowledge")
-IN_FLIGHT = Gauge(
-    "lookout_collector_requests_in_flight", "Requests being handled now", multiprocess_mode="livesum"
-)
+IN_FLIGHT = Gauge("lookout_collector_requests_in_flight", "Requests being handled now", multiprocess_mode="livesum")
 
 
 def render() -> tuple[bytes, str]:

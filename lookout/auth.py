@@ -1,7 +1,8 @@
 """API-key authentication shared by the collector (ingest scopes) and the dashboards API (query scope).
 
-PostgreSQL is the truth, Redis a short-lived cache. The cache TTL bounds how long a revoked key keeps working (5 s by default);
-revoking through Lookout also evicts the cache entry at once.
+PostgreSQL is the truth, Redis a short-lived cache. The cache TTL bounds how
+long a revoked key keeps working (5 s by default); revoking through Lookout
+also evicts the cache entry at once.
 """
 
 from __future__ import annotations
@@ -58,9 +59,7 @@ class ApiKeyAuthenticator:
         if cached is not None:
             return None if cached == _NEGATIVE else _principal_from_json(cached)
         found = self._lookup(key_hash)
-        principal = (
-            Principal(found.id, found.name, frozenset(found.scopes), found.rate_limit_per_s) if found else None
-        )
+        principal = Principal(found.id, found.name, frozenset(found.scopes), found.rate_limit_per_s) if found else None
         # Unknown keys are cached too, so a client hammering with a bad key costs Redis, not PostgreSQL.
         self._cache_set(key_hash, _principal_to_json(principal) if principal else _NEGATIVE)
         return principal

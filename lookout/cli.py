@@ -104,7 +104,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             state = "revoked" if key.revoked_at else "active"
             rate = str(key.rate_limit_per_s or "default")
             created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
-            _print(f"{key.id:>4}  {key.name:<24} {key.prefix:<12} {rate:>7}  {created:<20} {state:<8} {','.join(key.scopes)}")
+            scopes = ",".join(key.scopes)
+            _print(f"{key.id:>4}  {key.name:<24} {key.prefix:<12} {rate:>7}  {created:<20} {state:<8} {scopes}")
     else:
         revoked = keys.revoke_key(settings, args.id)
         _print(f"revoked API key {revoked.id} '{revoked.name}'")
@@ -130,7 +131,8 @@ def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
                 f"#{source.index}" if source.index is not None else ""
             )
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.timestamp_ms / 1000))
-            _print(f"{when}Z  {where}\n  reason: {letter.reason}\n  event:  {letter.original[:300].decode(errors='replace')}")
+            original = letter.original[:300].decode(errors="replace")
+            _print(f"{when}Z  {where}\n  reason: {letter.reason}\n  event:  {original}")
         return 0
     stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115 - closed below
     try:

@@ -37,9 +37,7 @@ class Node:
         registry = CollectorRegistry()
         registry.register(PipelineCollector(self.pipeline.consumers))
         app = create_dashboards(self.settings, registry)
-        self._server = make_server(
-            self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True
-        )
+        self._server = make_server(self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True)
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="dashboards", daemon=True)
         self._server_thread.start()
         # Partitions for the months ahead, and retention for the months behind, once an hour.

@@ -27,7 +27,10 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         if missing:
             try:
                 admin.create_topics(
-                    [NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor) for name in missing],
+                    [
+                        NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                        for name in missing
+                    ],
                     timeout_ms=int(timeout_s * 1000),
                 )
             except TopicAlreadyExistsError:

@@ -45,9 +45,7 @@ def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, s
     if path.exists():
         return json.loads(path.read_text())
     if keys.account_count(settings) > 0:
-        raise SystemExit(
-            f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`"
-        )
+        raise SystemExit(f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`")
     password = generate_password()
     keys.create_admin(settings, ADMIN_EMAIL, password, actor="lookout up")
     ingest = keys.create_key(settings, "demo-ingest", list(keys.KINDS), None, actor="lookout up")
@@ -70,7 +68,14 @@ def start_collector(settings: Settings) -> subprocess.Popen[bytes]:
     log_path = settings.home / "collector.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"), "collector.wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"),
+            "collector.wsgi:app",
+        ],
         env={**os.environ, **settings.as_env()},
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,
@@ -132,7 +137,8 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
             f"  admin       {credentials['admin_email']} / {credentials['admin_password']}\n"
             f"  ingest key  {credentials['ingest_api_key']}\n"
             f"  query key   {credentials['query_api_key']}\n"
-            f"  try: curl -H 'Authorization: Bearer {credentials['query_api_key']}' '{dashboards_url}/api/v1/logs?limit=5'\n"
+            f"  try: curl -H 'Authorization: Bearer {credentials['query_api_key']}' \\\n"
+            f"         '{dashboards_url}/api/v1/logs?limit=5'\n"
             + ("  demo traffic: on\n" if demo else "")
             + "Press Ctrl-C to stop (the local stack keeps running; `lookout stack down` stops it)."
         )

@@ -92,4 +92,3 @@ class Batch:
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit: one past the last record of each partition."""
         return {tp: last + 1 for tp, (_first, last) in self.offsets.items()}
-

@@ -239,7 +239,9 @@ class SinkConsumer:
             if self._stop.is_set():
                 return True
             if self._consumer is not None:
-                self._consumer.poll(timeout_ms=0)  # partitions are paused: this only keeps us in the group
+                _stray = self._consumer.poll(timeout_ms=0)  # partitions are paused: this only keeps us in the group
+                if _stray:
+                    log.warning("DEBUG-STRAY dropped %s", {str(tp): (len(m), m[0].offset) for tp, m in _stray.items()})
             time.sleep(min(0.1, max(0.0, deadline - self._clock())))
         return self._stop.is_set()
 

@@ -24,7 +24,9 @@ class PipelineCollector(Collector):
             "lookout_pipeline_sink_paused", "1 while the sink is unavailable and consumption is paused", labels=["sink"]
         )
         lag = GaugeMetricFamily(
-            "lookout_pipeline_consumer_lag", "Records not yet consumed, per partition", labels=["sink", "topic", "partition"]
+            "lookout_pipeline_consumer_lag",
+            "Records not yet consumed, per partition",
+            labels=["sink", "topic", "partition"],
         )
         for consumer in self._consumers:
             status = consumer.status

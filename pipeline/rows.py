@@ -137,4 +137,3 @@ class RowBuilder:
                 raise PoisonEvent(f"{name}: missing")
             values.append(convert(event.get(wire_name, default)))
         return tuple(values)
-

@@ -27,12 +27,17 @@ def build_consumers(settings: Settings, sinks: Iterable[str] = SINKS) -> list[Si
         if sink == "clickhouse":
             consumers.append(
                 SinkConsumer(
-                    settings, "clickhouse", kinds_in(Database.CLICKHOUSE), lambda: ClickHouseSink(settings.clickhouse_dsn)
+                    settings,
+                    "clickhouse",
+                    kinds_in(Database.CLICKHOUSE),
+                    lambda: ClickHouseSink(settings.clickhouse_dsn),
                 )
             )
         elif sink == "postgres":
             consumers.append(
-                SinkConsumer(settings, "postgres", kinds_in(Database.POSTGRES), lambda: PostgresSink(settings.postgres_dsn))
+                SinkConsumer(
+                    settings, "postgres", kinds_in(Database.POSTGRES), lambda: PostgresSink(settings.postgres_dsn)
+                )
             )
         else:
             raise ValueError(f"unknown sink {sink!r}: choose from {', '.join(SINKS)}")

@@ -101,9 +101,9 @@ class PostgresSink:
                     for row in rows:
                         copy.write_row(row)
                 conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (event_id, timestamp) DO NOTHING").format(
-                        sql.Identifier(table.name), columns, columns, stage
-                    )
+                    sql.SQL(
+                        "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (event_id, timestamp) DO NOTHING"
+                    ).format(sql.Identifier(table.name), columns, columns, stage)
                 )
         except postgres.PostgresUnavailable as exc:
             raise SinkUnavailable(str(exc)) from exc

@@ -8,15 +8,15 @@ unit test keeps this map, the contract and the migrations in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Database(str, Enum):
+class Database(StrEnum):
     CLICKHOUSE = "clickhouse"
     POSTGRES = "postgres"
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     UUID = "uuid"
     TIMESTAMP = "timestamp"  # epoch milliseconds on the wire
     NULLABLE_TIMESTAMP = "nullable_timestamp"

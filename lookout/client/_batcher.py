@@ -29,6 +29,8 @@ from ._report import Reporter
 from ._spool import Spool, SpoolError
 from ._transport import AuthError, DeliveryError, RejectedError, RetryableError, TooLargeError, Transport
 
+_CLOSE_GRACE = 0.1
+
 
 @dataclass(frozen=True)
 class ClientStats:
@@ -156,7 +158,8 @@ class Batcher:
                 self._deadline = time.monotonic() + timeout
                 self._wake.notify()
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+            # The worker gives up at the deadline; the grace lets it record what it had to drop.
+            self._thread.join(timeout + _CLOSE_GRACE)
         with self._lock:
             return self._resolved >= self._enqueued and not self._gave_up
 

@@ -33,6 +33,12 @@ class Client:
     ``batch_size`` events are queued, ``flush_interval`` seconds after the
     oldest queued event arrived, or at once for an error-level log.
 
+    A POST that times out (``timeout`` seconds), fails to connect or gets
+    429/503/5xx is retried after a random wait of up to ``backoff_base`` *
+    2**attempt seconds, capped at ``backoff_cap`` and never shorter than the
+    collector's Retry-After. 400, 401, 415 and per-event rejections are never
+    retried; a 413 batch is halved until it fits.
+
     With ``spool_path``, batches the collector cannot take (unreachable, or
     still answering 429/503 after ``retries_before_spool`` retries), and the
     queue once it is half full, go to that file and are replayed in order

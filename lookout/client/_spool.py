@@ -47,6 +47,7 @@ class Spool:
         self._path = path
         self._max_bytes = max_bytes
         self._report = report
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(path.with_name(path.name + ".lock"))
         try:
             if not path.exists() or path.stat().st_size == 0:

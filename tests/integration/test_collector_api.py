@@ -61,8 +61,15 @@ def test_mixed_batch_keeps_its_good_events_and_names_each_bad_one(collector_url,
         _log(),
         {"kind": "nope", "timestamp": _now_ms(), "service": "s"},
         _log(level="loud"),
-        {"kind": "api_metric", "timestamp": _now_ms(), "service": "s", "endpoint": "/x", "method": "GET",
-         "status_code": "200", "response_time_ms": 3},
+        {
+            "kind": "api_metric",
+            "timestamp": _now_ms(),
+            "service": "s",
+            "endpoint": "/x",
+            "method": "GET",
+            "status_code": "200",
+            "response_time_ms": 3,
+        },
         _log(timestamp=_now_ms() + 7 * 86_400_000),
         _log(timestamp=_now_ms() - 3 * 365 * 86_400_000),
         "not an object",
@@ -128,8 +135,15 @@ def test_missing_wrong_and_revoked_keys_are_401(collector_url, settings):
 
 def test_a_key_limited_to_some_kinds_cannot_send_others(collector_url, settings):
     scoped = keys.create_key(settings, f"logs-only-{uuid.uuid4().hex[:6]}", ["log"], None, actor="tests").secret
-    metric = {"kind": "api_metric", "timestamp": _now_ms(), "service": "s", "endpoint": "/x", "method": "GET",
-              "status_code": 200, "response_time_ms": 3.5}
+    metric = {
+        "kind": "api_metric",
+        "timestamp": _now_ms(),
+        "service": "s",
+        "endpoint": "/x",
+        "method": "GET",
+        "status_code": 200,
+        "response_time_ms": 3.5,
+    }
     r = _post(collector_url, scoped, [_log(), metric])
     assert r.status_code == 202
     assert r.json()["accepted"] == 1
@@ -154,8 +168,11 @@ def test_gzip_bomb_is_413_without_inflating_it(collector_url, ingest_key):
 
 
 def test_oversized_event_is_rejected_alone(collector_url, ingest_key, settings):
-    r = _post(collector_url, ingest_key, [_log(message="y" * 60_000, metadata={"blob": "z" * settings.max_event_bytes}),
-                                          _log()])
+    r = _post(
+        collector_url,
+        ingest_key,
+        [_log(message="y" * 60_000, metadata={"blob": "z" * settings.max_event_bytes}), _log()],
+    )
     assert r.status_code == 202
     assert r.json()["accepted"] == 1
     assert r.json()["errors"][0]["index"] == 0
@@ -169,8 +186,10 @@ def test_injection_strings_are_stored_verbatim(collector_url, dashboards_url, in
 
     def stored():
         rows = requests.get(
-            f"{dashboards_url}/api/v1/logs", params={"service": service, "q": "DROP TABLE"},
-            headers={"Authorization": f"Bearer {query_key}"}, timeout=10,
+            f"{dashboards_url}/api/v1/logs",
+            params={"service": service, "q": "DROP TABLE"},
+            headers={"Authorization": f"Bearer {query_key}"},
+            timeout=10,
         ).json()["logs"]
         return rows
 

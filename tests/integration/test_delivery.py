@@ -17,11 +17,14 @@ topics and a service name its rows are counted by. Pipelines run as real
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ from kafka.errors import KafkaError
 from collector.app import create_app as create_collector
 from lookout import keys
 from lookout.settings import Settings
+from lookout.stack import Stack
 from lookout.stack.base import find_free_port
 from lookout.topics import ensure_topics, topic_names
 from pipeline.consumer import group_id
@@ -289,8 +293,13 @@ def wait_drained(
     lane: Lane, procs: Processes, sink: str = "postgres", kinds: tuple[str, ...] = POSTGRES_KINDS, timeout_s: float = 90
 ) -> None:
     """Until the group has committed every record of the lane's topics (so every row is written)."""
+
+    def drained() -> bool:
+        lag = lag_or_none(lane, sink, kinds)
+        return lag is not None and not any(lag.values())
+
     try:
-        eventually(lambda: not any(lag_or_none(lane, sink, kinds) or [1]), timeout_s=timeout_s, interval_s=0.5)
+        eventually(drained, timeout_s=timeout_s, interval_s=0.5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nlag: {lag_or_none(lane, sink, kinds)}\n{procs.log_tails()}") from None
 
@@ -331,20 +340,92 @@ def wait_for_rows(lane: Lane, at_least: int, timeout_s: float = 60) -> None:
     eventually(lambda: len(postgres_ids(lane)) >= at_least, timeout_s=timeout_s, interval_s=0.2)
 
 
+def group_members(lane: Lane, sink: str) -> int | None:
+    """Members of the sink's group once it is Stable; None while it rebalances (or cannot be asked)."""
+    group = lane.group(sink)
+    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+    try:
+        described = admin.describe_groups([group])[group]
+    except KafkaError:
+        return None
+    finally:
+        admin.close()
+    return len(described["members"]) if described["group_state"] == "Stable" else None
+
+
+def wait_for_members(lane: Lane, count: int, procs: Processes, sink: str = "postgres", timeout_s: float = 45) -> None:
+    try:
+        eventually(lambda: group_members(lane, sink) == count, timeout_s=timeout_s, interval_s=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: group never settled on {count} members\n{procs.log_tails()}") from None
+
+
+@contextmanager
+def kafka_frozen(stack: Stack) -> Iterator[None]:
+    """The broker stopped dead (SIGSTOP), as in a long GC pause: requests to it hang until it resumes."""
+    pid = stack.kafka.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def inserts_waiting(lane: Lane) -> int:
+    with psycopg.connect(lane.settings.postgres_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until_stable(read: Any, settle_s: float = 1.0, timeout_s: float = 30) -> Any:
+    """Poll ``read`` until its value has not changed for ``settle_s``; return that value."""
+    deadline = time.monotonic() + timeout_s
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= settle_s:
+            return last
+    raise AssertionError(f"value still changing after {timeout_s}s: {last!r}")
+
+
 # --- the scenarios -------------------------------------------------------------------------------
 
 
-def test_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(lane: Lane, procs: Processes) -> None:
-    sender = Sender(lane, make_events(lane.service, 8000), batch=200, interval_s=0.05)
+def test_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(stack: Stack, lane: Lane, procs: Processes) -> None:
+    sender = Sender(lane, make_events(lane.service, 10000), batch=100, interval_s=0.05)
     first = start_pipeline(procs, lane)
     sender.start()
     try:
         wait_for_rows(lane, 1000)
-        assert first.kill() == -9  # mid-stream: rows are being written, events keep coming
+        # The first kill is made to hit the window a real crash can hit: after a batch is
+        # written, before its offsets are committed. A table lock holds the pipeline's insert;
+        # the broker is frozen so the commit after the write cannot happen; the lock is
+        # released, the insert lands, and the pipeline is SIGKILLed waiting on its commit.
+        locker = psycopg.connect(lane.settings.postgres_dsn)
+        try:
+            locker.execute("LOCK TABLE security_events, admin_audit_logs IN SHARE ROW EXCLUSIVE MODE")
+            eventually(lambda: inserts_waiting(lane) > 0, timeout_s=20, interval_s=0.05)
+            committed_before = group_offsets(lane, "postgres")
+            rows_before = len(postgres_ids(lane))
+            with kafka_frozen(stack):
+                locker.rollback()  # the waiting insert goes ahead
+                rows_at_kill = wait_until_stable(lambda: len(postgres_ids(lane)), settle_s=0.5)
+                assert first.kill() == -9
+        finally:
+            locker.close()
+        assert rows_at_kill > rows_before, "the held batch should have been written before the kill"
+        assert group_offsets(lane, "postgres") == committed_before, "...and its offsets never committed"
+
         second = start_pipeline(procs, lane)
-        sender.wait_for(5000)
-        wait_for_rows(lane, 3000)
-        assert second.kill() == -9
+        sender.wait_for(7000)
+        wait_for_rows(lane, 5000)
+        assert second.kill() == -9  # the second kill lands wherever the stream happens to be
         third = start_pipeline(procs, lane)
         accepted = sender.finish()
     finally:
@@ -354,19 +435,27 @@ def test_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(lane: Lane, pro
     assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
 
 
-def test_postgres_outage_while_events_flow_loses_and_repeats_nothing(stack, lane: Lane, procs: Processes) -> None:
-    # ~200 events/s for ~35 s: the stream runs before, during and after a 20 s outage.
+def test_postgres_outage_while_events_flow_and_workers_change_loses_and_repeats_nothing(
+    stack: Stack, lane: Lane, procs: Processes
+) -> None:
+    # ~200 events/s for ~35 s: the stream runs before, during and after a 20 s outage,
+    # and one of the two pipelines is replaced while PostgreSQL is down.
     sender = Sender(lane, make_events(lane.service, 7000), batch=100, interval_s=0.5)
-    pipeline = start_pipeline(procs, lane)
+    a, b = start_pipeline(procs, lane), start_pipeline(procs, lane)
     sender.start()
     try:
-        wait_for_rows(lane, 500)  # also warms the collector's key cache: no PostgreSQL needed from here
+        wait_for_members(lane, 2, procs)
+        wait_for_rows(lane, 500)  # this also warmed the collector's key cache: it needs no PostgreSQL now
         stack.postgres.stop()
         try:
             down_at = len(sender.accepted)
-            time.sleep(20)
+            time.sleep(5)
+            assert b.terminate() == 0  # gives up its unwritten batch (uncommitted) and leaves the group
+            time.sleep(5)  # a now holds b's partitions too, still waiting for PostgreSQL
+            c = start_pipeline(procs, lane)
+            time.sleep(10)
             assert len(sender.accepted) > down_at, "events must keep flowing into Kafka while PostgreSQL is down"
-            assert pipeline.alive(), procs.log_tails()
+            assert a.alive() and c.alive(), procs.log_tails()
         finally:
             stack.postgres.start()
             stack.postgres.wait_ready(60)
@@ -374,11 +463,11 @@ def test_postgres_outage_while_events_flow_loses_and_repeats_nothing(stack, lane
     finally:
         sender.abort()
     wait_drained(lane, procs)
-    assert pipeline.terminate() == 0
+    assert a.terminate() == 0 and c.terminate() == 0
     assert_exactly(postgres_ids(lane), accepted, procs.log_tails())
 
 
-def test_kafka_restart_while_events_flow_loses_and_repeats_nothing(stack, lane: Lane, procs: Processes) -> None:
+def test_kafka_restart_while_events_flow_loses_and_repeats_nothing(stack: Stack, lane: Lane, procs: Processes) -> None:
     sender = Sender(lane, make_events(lane.service, 6000), batch=100, interval_s=0.1)
     pipeline = start_pipeline(procs, lane)
     sender.start()
@@ -402,20 +491,25 @@ def test_kafka_restart_while_events_flow_loses_and_repeats_nothing(stack, lane: 
 
 
 def test_pipelines_joining_and_leaving_the_group_lose_and_repeat_nothing(lane: Lane, procs: Processes) -> None:
-    sender = Sender(lane, make_events(lane.service, 12000), batch=200, interval_s=0.2)
+    sender = Sender(lane, make_events(lane.service, 12000), batch=200, interval_s=0.3)
     a = start_pipeline(procs, lane)
     sender.start()
     try:
-        sender.wait_for(1500)
+        wait_for_members(lane, 1, procs)
+        sender.wait_for(1000)
         b = start_pipeline(procs, lane)
-        sender.wait_for(3500)
+        wait_for_members(lane, 2, procs)
+        sender.wait_for(3000)
         assert a.terminate() == 0
-        sender.wait_for(5500)
+        wait_for_members(lane, 1, procs)
+        sender.wait_for(4500)
         c = start_pipeline(procs, lane)
-        sender.wait_for(7000)
+        wait_for_members(lane, 2, procs)
+        sender.wait_for(6000)
         assert b.terminate() == 0
-        d = start_pipeline(procs, lane)
-        sender.wait_for(9000)
+        d = start_pipeline(procs, lane)  # b leaving and d joining overlap
+        wait_for_members(lane, 2, procs)
+        sender.wait_for(8000)
         assert c.terminate() == 0
         accepted = sender.finish()
     finally:
@@ -450,7 +544,7 @@ def test_poison_events_go_to_the_dead_letter_topic_and_their_batch_mates_are_wri
     not_an_array = b'{"kind": "security_event"}'
     producer = KafkaProducer(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), acks="all")
     try:
-        # One partition, so the record offsets are known: 0, 1, 2.
+        # All on partition 0, so the records' offsets are known: 0, 1, 2.
         for value in (orjson.dumps(mixed), bad_record, not_an_array):
             producer.send(topic, value=value, partition=0).get(timeout=10)
     finally:
@@ -487,15 +581,17 @@ def read_dead_letters(lane: Lane, expected: int, timeout_s: float = 30) -> list[
         enable_auto_commit=False,
     )
     letters: list[tuple[dict[str, str], bytes]] = []
+
+    def take(timeout_ms: int) -> None:
+        for records in consumer.poll(timeout_ms=timeout_ms).values():
+            letters.extend(({k: v.decode() for k, v in r.headers}, r.value) for r in records)
+
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                letters.extend(({k: v.decode() for k, v in r.headers}, r.value) for r in records)
+            take(500)
             if len(letters) >= expected:
-                # A short extra poll: more letters than expected would be a bug too.
-                for records in consumer.poll(timeout_ms=1000).values():
-                    letters.extend(({k: v.decode() for k, v in r.headers}, r.value) for r in records)
+                take(1000)  # more letters than expected would be a bug too
                 return letters
     finally:
         consumer.close()
@@ -523,7 +619,7 @@ print(json.dumps(out))
 
 
 def test_clickhouse_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(
-    lane: Lane, procs: Processes, tmp_path: Path
+    stack: Stack, lane: Lane, procs: Processes, tmp_path: Path
 ) -> None:
     dsn = f"chdb:///{tmp_path / 'chdb'}"  # its own chDB: the session's belongs to the test process
     env = lane.pipeline_env(LOOKOUT_CLICKHOUSE_DSN=dsn)
@@ -531,16 +627,20 @@ def test_clickhouse_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
     kinds = ("log",)
-    sender = Sender(lane, make_events(lane.service, 8000, kinds), batch=200, interval_s=0.05)
+    sender = Sender(lane, make_events(lane.service, 8000, kinds), batch=100, interval_s=0.05)
     first = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-1")
     sender.start()
     try:
         # chDB is locked by the pipeline, so progress is read from the committed offsets.
         eventually(lambda: committed_total(lane, "clickhouse", kinds) > 0, timeout_s=60, interval_s=0.2)
         sender.wait_for(3000)
-        assert first.kill() == -9
+        # Freeze the broker mid-stream: the batch in hand is written, its commit hangs; then SIGKILL.
+        with kafka_frozen(stack):
+            time.sleep(1.5)
+            assert first.kill() == -9
         second = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-2")
         sender.wait_for(6000)
+        eventually(lambda: committed_total(lane, "clickhouse", kinds) > 0, timeout_s=60, interval_s=0.2)
         assert second.kill() == -9
         third = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-3")
         accepted = sender.finish()

@@ -31,8 +31,15 @@ def _lookout(settings, *args, stdin: bytes | None = None) -> subprocess.Complete
 def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings, node, tmp_path):
     service = f"dlq-{uuid.uuid4().hex[:6]}"
     now = int(time.time() * 1000)
-    good = {"kind": "log", "event_id": str(uuid.uuid4()), "ts": now, "service": service, "instance": "",
-            "level": "info", "message": "fine"}
+    good = {
+        "kind": "log",
+        "event_id": str(uuid.uuid4()),
+        "ts": now,
+        "service": service,
+        "instance": "",
+        "level": "info",
+        "message": "fine",
+    }
     poison = {**good, "event_id": str(uuid.uuid4()), "message": "bad status", "status_code": 70_000}
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     producer.send(settings.topic("log"), key=service.encode(), value=orjson.dumps([good, poison])).get(timeout=30)
@@ -41,8 +48,9 @@ def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings,
     client = clickhouse.connect(settings.clickhouse_dsn)
 
     def messages():
-        rows = client.query("SELECT message FROM logs FINAL WHERE service = {s:String} ORDER BY message",
-                            parameters={"s": service}).result_rows
+        rows = client.query(
+            "SELECT message FROM logs FINAL WHERE service = {s:String} ORDER BY message", parameters={"s": service}
+        ).result_rows
         return [r[0] for r in rows]
 
     assert eventually(messages) == ["fine"]  # the batch-mate of the poison event was written

@@ -69,8 +69,15 @@ def test_logs_api_rejects_bad_parameters(dashboards_url, query_key):
 def test_node_exports_pipeline_metrics(dashboards_url, collector_url, ingest_key):
     requests.post(
         f"{collector_url}/v1/events",
-        json=[{"kind": "log", "timestamp": int(time.time() * 1000), "service": "metrics-e2e", "level": "info",
-               "message": "counted"}],
+        json=[
+            {
+                "kind": "log",
+                "timestamp": int(time.time() * 1000),
+                "service": "metrics-e2e",
+                "level": "info",
+                "message": "counted",
+            }
+        ],
         headers={"Authorization": f"Bearer {ingest_key}"},
         timeout=10,
     )
@@ -81,5 +88,7 @@ def test_node_exports_pipeline_metrics(dashboards_url, collector_url, ingest_key
 
     text = eventually(scraped, timeout_s=30)
     assert 'lookout_pipeline_sink_paused{sink="postgres"} 0.0' in text
-    written = [line for line in text.splitlines() if line.startswith('lookout_pipeline_rows_written_total{sink="clickhouse"}')]
+    written = [
+        line for line in text.splitlines() if line.startswith('lookout_pipeline_rows_written_total{sink="clickhouse"}')
+    ]
     assert float(written[0].split()[-1]) >= 1

@@ -35,7 +35,10 @@ def test_lookout_up_demo_serves_demo_logs_within_10_seconds(settings, tmp_path):
     with output.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "lookout.cli", "up", "--demo", "--no-stack"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120

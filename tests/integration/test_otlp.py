@@ -45,13 +45,15 @@ def test_otel_sdk_logs_arrive_as_log_events(collector_url, ingest_key, node, set
         provider.shutdown()
 
     rows = eventually(
-        lambda: _rows(
-            settings,
-            "SELECT level, message, instance FROM logs FINAL WHERE service = {s:String} ORDER BY timestamp",
-            s=service,
-        )
-        if len(_rows(settings, "SELECT 1 FROM logs FINAL WHERE service = {s:String}", s=service)) == 2
-        else None,
+        lambda: (
+            _rows(
+                settings,
+                "SELECT level, message, instance FROM logs FINAL WHERE service = {s:String} ORDER BY timestamp",
+                s=service,
+            )
+            if len(_rows(settings, "SELECT 1 FROM logs FINAL WHERE service = {s:String}", s=service)) == 2
+            else None
+        ),
         timeout_s=30,
     )
     assert rows == [("warn", "disk almost full", "pod-7"), ("error", "upload failed", "pod-7")]

@@ -25,22 +25,37 @@ def test_api_and_log_rollups_match_the_raw_rows(collector_url, ingest_key, node,
         minute = i % 2
         status = 500 if i % 10 == 0 else 200
         events.append(
-            {"kind": "api_metric", "timestamp": base + minute * 60_000 + i, "service": service, "endpoint": "/pay",
-             "method": "POST", "status_code": status, "response_time_ms": float(i)}
+            {
+                "kind": "api_metric",
+                "timestamp": base + minute * 60_000 + i,
+                "service": service,
+                "endpoint": "/pay",
+                "method": "POST",
+                "status_code": status,
+                "response_time_ms": float(i),
+            }
         )
         events.append(
-            {"kind": "log", "timestamp": base + minute * 60_000 + i, "service": service,
-             "level": "error" if status == 500 else "info", "message": f"m{i}"}
+            {
+                "kind": "log",
+                "timestamp": base + minute * 60_000 + i,
+                "service": service,
+                "level": "error" if status == 500 else "info",
+                "message": f"m{i}",
+            }
         )
     r = requests.post(
-        f"{collector_url}/v1/events", data=orjson.dumps(events),
-        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"}, timeout=30,
+        f"{collector_url}/v1/events",
+        data=orjson.dumps(events),
+        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"},
+        timeout=30,
     )
     assert r.json()["accepted"] == 600
 
     client = clickhouse.connect(settings.clickhouse_dsn)
     query = SeriesQuery(
-        start=datetime.fromtimestamp(base / 1000, UTC), end=datetime.fromtimestamp(base / 1000, UTC) + timedelta(minutes=2),
+        start=datetime.fromtimestamp(base / 1000, UTC),
+        end=datetime.fromtimestamp(base / 1000, UTC) + timedelta(minutes=2),
         service=service,
     )
     series = eventually(lambda: (s := api_series(client, query)) and sum(p["request_count"] for p in s) == 300 and s)

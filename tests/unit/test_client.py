@@ -17,8 +17,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -30,7 +31,7 @@ import pytest
 from lookout.client import Client, ClientStats, LookoutHandler, WsgiMetricsMiddleware
 from lookout.client._batcher import backoff_delay
 from lookout.client.handler import _TEXT_FIELDS, _VALUE_FIELDS
-from lookout.contract import columns_for
+from lookout.contract import columns_for, validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,6 +205,12 @@ def messages(events: Iterable[dict[str, Any]]) -> list[str]:
     return [event["message"] for event in events]
 
 
+def assert_valid(events: Iterable[dict[str, Any]]) -> None:
+    """What the client builds must pass the collector's own validation, or it would be rejected there."""
+    for event in events:
+        validate_event(event, now_ms=int(time.time() * 1000))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -263,7 +270,7 @@ def test_the_client_fills_in_the_envelope_without_changing_the_callers_event(
     own_id = str(uuid.uuid4())
     client.send(mine)
     client.send(log("given", event_id=own_id, service="billing", timestamp="2024-01-01T00:00:00Z"))
-    client.send(log("datetime", timestamp=datetime(2024, 1, 1, tzinfo=timezone.utc)))
+    client.send(log("datetime", timestamp=datetime(2024, 1, 1, tzinfo=UTC)))
     assert client.flush()
     defaults, given, from_datetime = collector.accepted_events()
     assert mine == log("defaults")
@@ -315,7 +322,7 @@ def test_503_is_retried_with_backoff_and_the_same_event_ids(collector: FakeColle
     assert [request.reply.status for request in collector.requests] == [503, 503, 202]
     ids = [[event["event_id"] for event in request.events] for request in collector.requests]
     assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == 3
-    assert all(later.at - earlier.at < 0.5 for earlier, later in zip(collector.requests, collector.requests[1:]))
+    assert all(later.at - earlier.at < 0.5 for earlier, later in pairwise(collector.requests))
     assert client.stats == ClientStats(sent=3, retries=2)
 
 
@@ -430,9 +437,7 @@ def test_sending_never_blocks_even_when_the_collector_is_dead(make_client, tmp_p
     assert (stats.spooled > 0) == spooled
 
 
-def test_an_outage_is_spooled_and_replayed_once_in_order(
-    collector: FakeCollector, make_client, tmp_path: Path
-) -> None:
+def test_an_outage_is_spooled_and_replayed_once_in_order(collector: FakeCollector, make_client, tmp_path: Path) -> None:
     collector.stop()
     spool = tmp_path / "spool"
     client = make_client(batch_size=4, spool_path=spool, retries_before_spool=1)
@@ -560,6 +565,7 @@ def test_handler_maps_python_levels_onto_the_contracts(collector: FakeCollector,
     assert client.flush()
     events = collector.accepted_events()
     assert [event["level"] for event in events] == ["error", "error", "warn", "info", "debug", "trace"]
+    assert_valid(events)
     assert messages(events) == ["at 50", "at 40", "at 30", "at 20", "at 10", "at 5"]
 
 
@@ -574,6 +580,7 @@ def test_handler_captures_the_exception(collector: FakeCollector, app_logger) ->
     assert (event["level"], event["message"]) == ("error", "charge ch_1 failed")
     assert event["error_message"] == "ValueError: boom"
     assert event["error_stack"].startswith("Traceback") and 'raise ValueError("boom")' in event["error_stack"]
+    assert_valid([event])
 
 
 def test_handler_lifts_contract_fields_from_extra_and_keeps_the_rest_in_metadata(
@@ -595,6 +602,7 @@ def test_handler_lifts_contract_fields_from_extra_and_keeps_the_rest_in_metadata
     assert isinstance(metadata["line"], int) and metadata["thread"] == threading.current_thread().name
     assert metadata["cart_items"] == 3 and "request_id" not in metadata
     assert abs(event["timestamp"] - time.time() * 1000) < 10_000
+    assert_valid([event])
 
 
 def test_handler_lifts_exactly_the_contracts_log_columns() -> None:
@@ -608,6 +616,7 @@ def test_handler_keeps_long_texts_within_the_contracts_limit(collector: FakeColl
     assert client.flush()
     [event] = collector.accepted_events()
     assert len(event["message"]) == 64 * 1024 and event["message"].endswith("\u2026")
+    assert_valid([event])
 
 
 def test_handler_never_ships_the_clients_own_logging(collector: FakeCollector, make_client) -> None:
@@ -686,6 +695,7 @@ def test_middleware_reports_one_api_metric_per_request_when_the_body_is_closed(
     }
     assert (metric["request_size_bytes"], metric["response_size_bytes"]) == (7, 5)
     assert 60 <= metric["response_time_ms"] < 2_000
+    assert_valid([metric])
 
 
 def test_middleware_counts_write_calls_keeps_sized_bodies_sized_and_closes_the_body(
@@ -727,6 +737,7 @@ def test_middleware_reports_a_failing_app_as_500_and_lets_the_error_through(
     assert client.flush()
     [metric] = collector.accepted_events()
     assert (metric["status_code"], metric["error_type"]) == (500, "RuntimeError")
+    assert_valid([metric])
 
 
 class _QuietHandler(WSGIRequestHandler):

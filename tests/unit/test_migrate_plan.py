@@ -39,7 +39,11 @@ def test_load_rejects_misnamed_and_duplicate_versions(tmp_path):
 
 
 def test_split_statements_ignores_comments_and_trailing_semicolons():
-    sql = "-- a comment; with a semicolon\nCREATE TABLE a (x UInt8) ENGINE = Log;\n\nCREATE TABLE b (y UInt8) ENGINE = Log;\n"
+    sql = (
+        "-- a comment; with a semicolon\n"
+        "CREATE TABLE a (x UInt8) ENGINE = Log;\n\n"
+        "CREATE TABLE b (y UInt8) ENGINE = Log;\n"
+    )
     assert split_statements(sql) == ["CREATE TABLE a (x UInt8) ENGINE = Log", "CREATE TABLE b (y UInt8) ENGINE = Log"]
 
 

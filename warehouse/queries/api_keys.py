@@ -70,8 +70,7 @@ def list_all(conn: psycopg.Connection, *, include_revoked: bool = False) -> list
 def revoke(conn: psycopg.Connection, key_id: int) -> tuple[ApiKey, str] | None:
     """Revoke an active key; returns it with its hash (to evict caches), or None when not active."""
     row = conn.execute(
-        f"UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL "
-        f"RETURNING {_COLUMNS}, key_hash",
+        f"UPDATE api_keys SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL RETURNING {_COLUMNS}, key_hash",
         (key_id,),
     ).fetchone()
     return (ApiKey.from_row(row), row["key_hash"]) if row else None

@@ -42,7 +42,10 @@ def build_api_series(query: SeriesQuery) -> tuple[str, dict[str, Any]]:
 
 def build_log_volume(query: SeriesQuery) -> tuple[str, dict[str, Any]]:
     where, params = _filters(query, with_endpoint=False)
-    sql = f"SELECT minute, level, sum(events) AS event_count FROM logs_1m WHERE {where} GROUP BY minute, level ORDER BY minute, level"
+    sql = (
+        "SELECT minute, level, sum(events) AS event_count "
+        f"FROM logs_1m WHERE {where} GROUP BY minute, level ORDER BY minute, level"
+    )
     return sql, params
 
 

@@ -1,0 +1,90 @@
+"""The shipper library keeps logging through a 10-second collector outage: every event arrives exactly once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+
+from collector.app import create_app as create_collector
+from lookout.client import Client, LookoutHandler
+from lookout.stack.base import find_free_port
+from tests.integration.conftest import eventually, serve
+from warehouse import clickhouse
+
+pytestmark = pytest.mark.integration
+
+
+def test_events_logged_during_a_collector_outage_arrive_exactly_once(settings, ingest_key, node, tmp_path):
+    port = find_free_port()
+    app = create_collector(settings)
+    server = serve(app, port)
+    service = f"shipper-{uuid.uuid4().hex[:6]}"
+    client = Client(
+        f"http://127.0.0.1:{port}",
+        ingest_key,
+        service=service,
+        batch_size=50,
+        flush_interval=0.2,
+        spool_path=tmp_path / "lookout.spool",
+        backoff_base=0.1,
+        backoff_cap=1.0,
+        timeout=2.0,
+    )
+    logger = logging.getLogger(f"shipper-test-{service}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(LookoutHandler(client))
+
+    sent = 0
+    stop = threading.Event()
+    slowest_call = 0.0
+
+    def app_server_logging() -> None:
+        nonlocal sent, slowest_call
+        while not stop.is_set():
+            started = time.perf_counter()
+            logger.info("order %d placed", sent, extra={"request_id": f"r{sent}"})
+            slowest_call = max(slowest_call, time.perf_counter() - started)
+            sent += 1
+            time.sleep(0.005)
+
+    worker = threading.Thread(target=app_server_logging)
+    worker.start()
+    try:
+        time.sleep(2)
+        server.shutdown()
+        server.server_close()
+        time.sleep(10)  # the collector is down for 10 s while the app keeps logging
+        server = serve(app, port)
+        time.sleep(2)
+    finally:
+        stop.set()
+        worker.join()
+    client.flush(timeout=30)
+
+    ch = clickhouse.connect(settings.clickhouse_dsn)
+
+    def counts():
+        total, distinct_ids, distinct_messages = ch.query(
+            "SELECT count(), uniqExact(event_id), uniqExact(message) FROM logs FINAL WHERE service = {s:String}",
+            parameters={"s": service},
+        ).result_rows[0]
+        return (total, distinct_ids, distinct_messages) if total >= sent else None
+
+    try:
+        total, distinct_ids, distinct_messages = eventually(counts, timeout_s=60, interval_s=0.5)
+        raw_total = ch.query(
+            "SELECT count() FROM logs WHERE service = {s:String}", parameters={"s": service}
+        ).result_rows[0][0]
+    finally:
+        client.close(timeout=10)
+        server.shutdown()
+    assert sent > 1000
+    assert (total, distinct_ids, distinct_messages) == (sent, sent, sent)
+    assert raw_total >= sent
+    assert client.stats.spooled > 0 and client.stats.replayed > 0  # the outage really was ridden out on disk
+    assert slowest_call < 0.05  # logging never blocked the app
