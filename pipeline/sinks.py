@@ -58,7 +58,7 @@ class ClickHouseSink:
                 list(zip(*rows, strict=True)),
                 column_names=table.column_names,
                 column_oriented=True,
-                settings={"insert_deduplication_token": dedup_token} if dedup_token else None,
+                settings=_dedup_settings(dedup_token),
             )
         except clickhouse.ClickHouseUnavailable as exc:
             raise SinkUnavailable(str(exc)) from exc
@@ -73,6 +73,14 @@ class ClickHouseSink:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _dedup_settings(token: str) -> dict[str, object] | None:
+    """Insert settings that make a repeated insert of the same offsets a no-op, rollups included."""
+    if not token:
+        return None
+    # Without the second setting the rollup views would still count a deduplicated block.
+    return {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
 class PostgresSink:

@@ -10,7 +10,7 @@ accepted.
 
 Every test gets a lane of its own: a fresh topic prefix (so fresh topics and,
 through the prefix, its own consumer groups), a collector producing to those
-topics and a service name its rows are counted by. Pipelines run as real
+topics and a service-name prefix its rows are counted by. Pipelines run as real
 `lookout pipeline` processes, so they can be killed.
 """
 
@@ -53,7 +53,7 @@ POSTGRES_TABLES = {"security_event": "security_events", "admin_audit": "admin_au
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
-# --- a lane: private topics, a collector for them, a service to count by --------------------------
+# --- a lane: private topics, a collector for them, services to count by ----------------------------
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Lane:
     settings: Settings
     url: str
     key: str
-    service: str
+    service: str  # the lane's events come from services named <service>-<n>
     log_dir: Path
 
     def pipeline_env(self, **overrides: str) -> dict[str, str]:
@@ -150,6 +150,9 @@ def start_pipeline(procs: Processes, lane: Lane, sink: str = "postgres", **env: 
 # --- events in ------------------------------------------------------------------------------------
 
 
+SERVICES_PER_LANE = 16  # the collector keys records by service: many services spread them over partitions
+
+
 def make_events(service: str, n: int, kinds: tuple[str, ...] = POSTGRES_KINDS) -> list[dict[str, Any]]:
     now = int(time.time() * 1000)
     events = []
@@ -159,7 +162,7 @@ def make_events(service: str, n: int, kinds: tuple[str, ...] = POSTGRES_KINDS) -
             "kind": kind,
             "event_id": str(uuid.uuid4()),
             "timestamp": now - i,
-            "service": service,
+            "service": f"{service}-{i % SERVICES_PER_LANE}",
             "instance": f"node-{i % 3}",
         }
         if kind == "security_event":
@@ -313,12 +316,12 @@ def lag_or_none(lane: Lane, sink: str, kinds: tuple[str, ...]) -> dict[str, int]
 
 
 def postgres_ids(lane: Lane, kinds: tuple[str, ...] = POSTGRES_KINDS) -> list[str]:
-    """Every event id of the lane's service in its PostgreSQL tables, repeats included."""
+    """Every event id of the lane's services in its PostgreSQL tables, repeats included."""
     ids: list[str] = []
     with psycopg.connect(lane.settings.postgres_dsn, autocommit=True) as conn:
         for kind in kinds:
             rows = conn.execute(
-                f"SELECT event_id::text FROM {POSTGRES_TABLES[kind]} WHERE service = %s", (lane.service,)
+                f"SELECT event_id::text FROM {POSTGRES_TABLES[kind]} WHERE service LIKE %s", (f"{lane.service}-%",)
             ).fetchall()
             ids.extend(row[0] for row in rows)
     return ids
@@ -531,7 +534,7 @@ def test_poison_events_go_to_the_dead_letter_topic_and_their_batch_mates_are_wri
             "kind": "security_event",
             "event_id": str(uuid.uuid4()),
             "ts": now,
-            "service": lane.service,
+            "service": f"{lane.service}-0",
             "instance": "",
             "event_type": "login_failed",
             "severity": severity,
@@ -606,14 +609,14 @@ p = {"svc": sys.argv[2]}
 def one(sql):
     return list(client.query(sql, parameters=p).result_rows[0])
 out = {
-    "raw": one("SELECT count(), uniqExact(event_id) FROM logs WHERE service = {svc:String}"),
-    "final": one("SELECT count(), uniqExact(event_id) FROM logs FINAL WHERE service = {svc:String}"),
-    "rollup_events": one("SELECT sum(events) FROM logs_1m WHERE service = {svc:String}")[0],
+    "raw": one("SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})"),
+    "final": one("SELECT count(), uniqExact(event_id) FROM logs FINAL WHERE startsWith(service, {svc:String})"),
+    "rollup_events": one("SELECT sum(events) FROM logs_1m WHERE startsWith(service, {svc:String})")[0],
     "ids": [r[0] for r in client.query(
-        "SELECT toString(event_id) FROM logs FINAL WHERE service = {svc:String}", parameters=p).result_rows],
+        "SELECT toString(event_id) FROM logs FINAL WHERE startsWith(service, {svc:String})", parameters=p).result_rows],
 }
 client.command("OPTIMIZE TABLE logs FINAL")
-out["raw_after_optimize"] = one("SELECT count(), uniqExact(event_id) FROM logs WHERE service = {svc:String}")
+out["raw_after_optimize"] = one("SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})")
 print(json.dumps(out))
 """
 
@@ -649,7 +652,7 @@ def test_clickhouse_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(
     wait_drained(lane, procs, sink="clickhouse", kinds=kinds)
     assert third.terminate() == 0
 
-    counted = procs.python(CHDB_COUNTS, [dsn, lane.service], env)
+    counted = procs.python(CHDB_COUNTS, [dsn, f"{lane.service}-"], env)
     assert counted.returncode == 0, counted.stdout + counted.stderr
     result = json.loads(counted.stdout.strip().splitlines()[-1])
     report = {k: v for k, v in result.items() if k != "ids"}

@@ -23,7 +23,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY (toYYYYMMDD(minute), retention_days)
 ORDER BY (service, endpoint, method, status_class, minute)
 TTL minute + toIntervalDay(retention_days)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS api_metrics_1m_mv TO api_metrics_1m AS
 SELECT
@@ -53,7 +53,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY (toYYYYMMDD(minute), retention_days)
 ORDER BY (service, level, minute)
 TTL minute + toIntervalDay(retention_days)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS logs_1m_mv TO logs_1m AS
 SELECT toStartOfMinute(timestamp) AS minute, service, level, retention_days, count() AS events
@@ -76,7 +76,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY (toYYYYMMDD(minute), retention_days)
 ORDER BY (service, instance, metric_name, minute)
 TTL minute + toIntervalDay(retention_days)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS system_metrics_1m_mv TO system_metrics_1m AS
 SELECT
