@@ -141,14 +141,22 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
             return error(413, f"body is larger than the limit of {settings.max_body_bytes} bytes")
         return data
 
-    @app.post("/v1/events")
-    def ingest_events() -> Response:
+    def _authenticated_body() -> tuple[Principal, bytes] | Response:
+        """The caller's principal and the raw body, or the 401/413/503 that ends the request."""
         principal = _authenticate()
         if isinstance(principal, Response):
             return principal
         data = _read_body()
         if isinstance(data, Response):
             return data
+        return principal, data
+
+    @app.post("/v1/events")
+    def ingest_events() -> Response:
+        received = _authenticated_body()
+        if isinstance(received, Response):
+            return received
+        principal, data = received
         try:
             parsed = parse_body(
                 data, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"), limits
@@ -241,12 +249,10 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         mapper: Callable[[bytes, str | None], otlp.OtlpBatch], response_type: type, rejected_field: str
     ) -> Response:
         """OTLP/HTTP export: the same path as /v1/events, answered the OTLP way (200 + partialSuccess)."""
-        principal = _authenticate()
-        if isinstance(principal, Response):
-            return principal
-        data = _read_body()
-        if isinstance(data, Response):
-            return data
+        received = _authenticated_body()
+        if isinstance(received, Response):
+            return received
+        principal, data = received
         content_type = request.headers.get("Content-Type")
         try:
             raw = inflate(data, request.headers.get("Content-Encoding"), settings.max_body_bytes)

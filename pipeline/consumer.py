@@ -240,6 +240,11 @@ class SinkConsumer:
                 return True
             if self._consumer is not None:
                 _stray = self._consumer.poll(timeout_ms=0)  # partitions are paused: this only keeps us in the group
+                _a = sorted(str(tp.partition) + tp.topic[-5:] for tp in self._consumer.assignment())
+                _pz = sorted(str(tp.partition) + tp.topic[-5:] for tp in self._consumer.paused())
+                if (_a, _pz) != getattr(self, "_dbg", None):
+                    self._dbg = (_a, _pz)
+                    log.warning("DEBUG-ASSIGN assigned=%s paused=%s", _a, _pz)
                 if _stray:
                     log.warning("DEBUG-STRAY dropped %s", {str(tp): (len(m), m[0].offset) for tp, m in _stray.items()})
             time.sleep(min(0.1, max(0.0, deadline - self._clock())))

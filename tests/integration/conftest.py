@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -99,6 +101,20 @@ def node(settings: Settings) -> Iterator[Node]:
 @pytest.fixture(scope="session")
 def dashboards_url(node: Node, settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.dashboard_port}"
+
+
+def run_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, text: bool = True
+) -> subprocess.CompletedProcess:
+    """Run `lookout ARGS` as a user would, against the test stack's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "lookout.cli", *args],
+        env={**os.environ, **settings.as_env(), **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=text,
+        timeout=120,
+    )
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20.0, interval_s: float = 0.2) -> Any:

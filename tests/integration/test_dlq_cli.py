@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -12,20 +9,10 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, run_cli
 from warehouse import clickhouse
 
 pytestmark = pytest.mark.integration
-
-
-def _lookout(settings, *args, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "lookout.cli", *args],
-        env={**os.environ, **settings.as_env()},
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings, node, tmp_path):
@@ -56,7 +43,7 @@ def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings,
     assert eventually(messages) == ["fine"]  # the batch-mate of the poison event was written
 
     def listed():
-        result = _lookout(settings, "dlq", "list", "--limit", "1000")
+        result = run_cli(settings, "dlq", "list", "--limit", "1000", text=False)
         assert result.returncode == 0, result.stderr
         return service.encode() in result.stdout and result.stdout.decode()
 
@@ -64,13 +51,13 @@ def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings,
     assert "status_code: 70000 is out of range" in text
     assert f"{settings.topic('log')}[" in text
 
-    exported = _lookout(settings, "dlq", "list", "--json", "--limit", "1000")
+    exported = run_cli(settings, "dlq", "list", "--json", "--limit", "1000", text=False)
     lines = [orjson.loads(line) for line in exported.stdout.splitlines() if service.encode() in line]
     assert [line["event_id"] for line in lines] == [poison["event_id"]]
     fixed = {**lines[0], "status_code": 500}
     broken = {"kind": "log", "service": service}  # no timestamp, no level: must be refused, not sent
     replay_input = orjson.dumps(fixed) + b"\n" + orjson.dumps(broken) + b"\n"
-    result = _lookout(settings, "dlq", "replay", "-", stdin=replay_input)
+    result = run_cli(settings, "dlq", "replay", "-", stdin=replay_input, text=False)
     assert result.returncode == 1  # one line was skipped
     assert b"replayed 1 event(s), skipped 1" in result.stdout
     assert b"line 2:" in result.stderr
@@ -79,7 +66,7 @@ def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings,
 
 
 def test_replay_of_a_missing_file_is_a_one_line_error(settings):
-    result = _lookout(settings, "dlq", "replay", "/nonexistent/fixed.ndjson")
+    result = run_cli(settings, "dlq", "replay", "/nonexistent/fixed.ndjson", text=False)
     assert result.returncode == 1
     assert result.stderr.decode().startswith("lookout dlq:")
     assert b"Traceback" not in result.stderr

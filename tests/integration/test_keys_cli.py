@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from lookout.secrets import hash_api_key
+from tests.integration.conftest import run_cli
 from warehouse import postgres
 
 pytestmark = pytest.mark.integration
 
 
-def _lookout(settings, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "lookout.cli", *args],
-        env={**os.environ, **settings.as_env()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_create_list_revoke(settings):
     name = f"cli-{uuid.uuid4().hex[:6]}"
-    created = _lookout(
-        settings, "keys", "create", "--name", name, "--scopes", "log,api_metric", "--rate-limit", "500/s"
-    )
+    created = run_cli(settings, "keys", "create", "--name", name, "--scopes", "log,api_metric", "--rate-limit", "500/s")
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
     assert secret.startswith("lk_") and len(secret) > 40
@@ -42,13 +28,13 @@ def test_create_list_revoke(settings):
     assert row["key_hash"] == hash_api_key(secret) and secret not in str(row)
     assert row["scopes"] == ["log", "api_metric"] and row["rate_limit_per_s"] == 500
 
-    listing = _lookout(settings, "keys", "list")
+    listing = run_cli(settings, "keys", "list")
     assert name in listing.stdout and secret not in listing.stdout and secret[:10] in listing.stdout
 
-    revoked = _lookout(settings, "keys", "revoke", str(row["id"]))
+    revoked = run_cli(settings, "keys", "revoke", str(row["id"]))
     assert revoked.returncode == 0 and f"revoked API key {row['id']}" in revoked.stdout
-    assert name not in _lookout(settings, "keys", "list").stdout
-    assert name in _lookout(settings, "keys", "list", "--all").stdout
+    assert name not in run_cli(settings, "keys", "list").stdout
+    assert name in run_cli(settings, "keys", "list", "--all").stdout
 
     with postgres.connect(settings.postgres_dsn) as conn:
         actions = conn.execute(
@@ -69,7 +55,7 @@ def test_create_list_revoke(settings):
     ],
 )
 def test_bad_input_is_a_one_line_error(settings, args, message):
-    result = _lookout(settings, *args)
+    result = run_cli(settings, *args)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
+from tests.integration.conftest import run_cli
 from warehouse.migrate import MIGRATIONS_DIR, MigrationError, migrate_postgres
 
 pytestmark = pytest.mark.integration
 
 
 def _lookout(settings, *args, clickhouse_dsn):
-    env = {**os.environ, **settings.as_env(), "LOOKOUT_CLICKHOUSE_DSN": clickhouse_dsn}
-    return subprocess.run(
-        [sys.executable, "-m", "lookout.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    # A chDB path of its own: the test process already holds the session's one.
+    return run_cli(settings, *args, env={"LOOKOUT_CLICKHOUSE_DSN": clickhouse_dsn})
 
 
 def test_migrate_twice_changes_nothing_the_second_time(settings, tmp_path):

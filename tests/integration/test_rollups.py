@@ -87,8 +87,19 @@ def test_a_redelivered_batch_is_counted_once_in_raw_table_and_rollup(settings, n
     builder = RowBuilder(TABLES["api_metric"], settings.retention_days_for)
     now = int(time.time() * 1000)
     rows = [
-        builder.build({"kind": "api_metric", "event_id": str(uuid.uuid4()), "ts": now, "service": service,
-                       "instance": "", "endpoint": "/x", "method": "GET", "status_code": 200, "response_time_ms": 1.0})
+        builder.build(
+            {
+                "kind": "api_metric",
+                "event_id": str(uuid.uuid4()),
+                "ts": now,
+                "service": service,
+                "instance": "",
+                "endpoint": "/x",
+                "method": "GET",
+                "status_code": 200,
+                "response_time_ms": 1.0,
+            }
+        )
         for _ in range(25)
     ]
     sink = ClickHouseSink(settings.clickhouse_dsn)
@@ -97,6 +108,8 @@ def test_a_redelivered_batch_is_counted_once_in_raw_table_and_rollup(settings, n
     sink.write(TABLES["api_metric"], rows, token)  # the same offsets again, as after a crash before the commit
     client = clickhouse.connect(settings.clickhouse_dsn)
     raw = client.query("SELECT count() FROM api_metrics WHERE service = {s:String}", parameters={"s": service})
-    rollup = client.query("SELECT sum(requests) FROM api_metrics_1m WHERE service = {s:String}", parameters={"s": service})
+    rollup = client.query(
+        "SELECT sum(requests) FROM api_metrics_1m WHERE service = {s:String}", parameters={"s": service}
+    )
     assert raw.result_rows[0][0] == 25
     assert rollup.result_rows[0][0] == 25

@@ -37,22 +37,20 @@ def build(query: LogQuery) -> tuple[str, dict[str, Any]]:
     """SQL and bound parameters for a search; user input only ever travels as parameters."""
     where: list[str] = []
     params: dict[str, Any] = {"limit": max(1, min(query.limit, MAX_LIMIT))}
-    if query.service:
-        where.append("service = {service:String}")
-        params["service"] = query.service
-    if query.level:
-        where.append("level = {level:String}")
-        params["level"] = query.level
+    exact = {
+        "service": query.service,
+        "level": query.level,
+        "request_id": query.request_id,
+        "correlation_id": query.correlation_id,
+    }
+    for column, value in exact.items():
+        if value:
+            where.append(f"{column} = {{{column}:String}}")  # column names are ours; values are parameters
+            params[column] = value
     if query.text:
         # lower() on both sides lets the ngram index on lower(message) prune granules.
         where.append("lower(message) LIKE {like:String}")
         params["like"] = "%" + _escape_like(query.text.lower()) + "%"
-    if query.request_id:
-        where.append("request_id = {request_id:String}")
-        params["request_id"] = query.request_id
-    if query.correlation_id:
-        where.append("correlation_id = {correlation_id:String}")
-        params["correlation_id"] = query.correlation_id
     if query.start:
         where.append("timestamp >= {start:DateTime64(3, 'UTC')}")
         params["start"] = query.start
