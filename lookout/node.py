@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from alerts.scheduler import create_scheduler
 from dashboards.app import create_app as create_dashboards
 from lookout.settings import Settings
 from pipeline.metrics import PipelineCollector
 from pipeline.runner import PipelineThreads, build_consumers
-from warehouse import retention
 
 log = logging.getLogger("lookout.node")
 
@@ -28,7 +26,7 @@ class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pipeline = PipelineThreads(build_consumers(settings))
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.scheduler = create_scheduler(settings)
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
 
@@ -40,10 +38,6 @@ class Node:
         self._server = make_server(self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True)
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="dashboards", daemon=True)
         self._server_thread.start()
-        # Partitions for the months ahead, and retention for the months behind, once an hour.
-        self.scheduler.add_job(
-            retention.run, "interval", hours=1, args=[self.settings], id="retention", next_run_time=datetime.now(UTC)
-        )
         self.scheduler.start()
         log.info(
             "node started",
