@@ -139,7 +139,7 @@ class Counter:
     def count(self) -> int:
         if self.database is Database.CLICKHOUSE:
             return int(self._ch.query(f"SELECT count() FROM {self.table}").result_rows[0][0])
-        return int(self._pg.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
+        return int(self._pg.execute(f"SELECT count(*) AS n FROM {self.table}").fetchone()["n"])
 
     def truncate(self) -> None:
         if self.database is Database.CLICKHOUSE:
@@ -349,7 +349,7 @@ def postgres_ceiling(settings: Settings, rows: list[tuple[Any, ...]], run: int) 
                     for row in chunk:
                         copy.write_row(row)
         seconds = time.monotonic() - start
-        got = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(scratch))).fetchone()[0]
+        got = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(scratch))).fetchone()["n"]
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(scratch)))
     if got != len(rows):
         raise RuntimeError(f"COPY ceiling: {got:,} rows, expected {len(rows):,}")
@@ -460,10 +460,11 @@ def freshness(env: BenchEnv, collector_env: dict[str, str], args: argparse.Names
                 t1 = time.time()
                 if secs:
                     found = pg.execute(
-                        "SELECT user_id, count(*) FROM security_events WHERE user_id = ANY(%s) GROUP BY user_id",
+                        "SELECT user_id, count(*) AS n FROM security_events WHERE user_id = ANY(%s) GROUP BY user_id",
                         (secs,),
                     ).fetchall()
-                    for tag, count in found:
+                    for found_row in found:
+                        tag, count = found_row["user_id"], found_row["n"]
                         if count >= pending[tag][1]:
                             visible[tag] = (t1, None)
                 stop_polling.wait(max(0.0, args.poll_ms / 1000 - (time.time() - t0)))

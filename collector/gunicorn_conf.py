@@ -11,8 +11,6 @@ import multiprocessing
 import os
 import tempfile
 
-from prometheus_client import multiprocess
-
 bind = f"{os.environ.get('LOOKOUT_COLLECTOR_HOST', '127.0.0.1')}:{os.environ.get('LOOKOUT_COLLECTOR_PORT', '4318')}"
 workers = int(os.environ.get("LOOKOUT_COLLECTOR_WORKERS", min(4, multiprocessing.cpu_count())))
 worker_class = "gthread"
@@ -28,9 +26,11 @@ loglevel = "warning"
 proc_name = "lookout-collector"
 
 # Each worker writes its metrics to files here; /metrics sums them (collector/metrics.py).
-# The directory must be empty at start, or counters of a previous run would leak in.
+# The directory must be empty at start, or counters of a previous run would leak in. It must
+# also be set before prometheus_client is first imported: it picks its storage at import.
 _metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"lookout-collector-metrics-{os.getpid()}")
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(os.environ.get("LOOKOUT_HOME", tempfile.gettempdir()), f"collector-metrics-{bind.rsplit(':', 1)[-1]}"),
 )
 os.makedirs(_metrics_dir, exist_ok=True)
 for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
@@ -38,4 +38,6 @@ for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
 
 
 def child_exit(_server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    from prometheus_client import multiprocess
+
     multiprocess.mark_process_dead(worker.pid)

@@ -29,7 +29,7 @@ def test_lookout_up_demo_serves_demo_logs_within_10_seconds(settings, tmp_path):
         "LOOKOUT_KAFKA_TOPIC_PREFIX": f"up{uuid.uuid4().hex[:6]}.",  # its own topics and consumer groups
         "LOOKOUT_COLLECTOR_PORT": str(collector_port),
         "LOOKOUT_DASHBOARD_PORT": str(dashboard_port),
-        "LOOKOUT_COLLECTOR_WORKERS": "1",
+        "LOOKOUT_COLLECTOR_WORKERS": "2",
     }
     output = tmp_path / "up.log"
     with output.open("wb") as log:
@@ -63,6 +63,11 @@ def test_lookout_up_demo_serves_demo_logs_within_10_seconds(settings, tmp_path):
             time.sleep(0.25)
         assert logs, f"no demo logs within 10 s of start-up:\n{output.read_text()}"
         assert {row["service"] for row in logs} <= {"api-gateway", "payments", "auth", "chain-indexer"}
+        # Under gunicorn the counters of every worker process are summed on /metrics.
+        metrics = requests.get(f"http://127.0.0.1:{collector_port}/metrics", timeout=5).text
+        assert 'lookout_collector_events_accepted_total{kind="log"}' in metrics
+        ready = requests.get(f"http://127.0.0.1:{collector_port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
