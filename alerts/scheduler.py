@@ -60,6 +60,7 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         hours=1,
         args=["retention", 600, lambda: retention.run(settings)],
         id="retention",
+        name="retention",
         next_run_time=datetime.now(UTC),
     )
     return scheduler

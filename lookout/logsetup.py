@@ -39,3 +39,6 @@ def configure(level: str = "INFO", json: bool = True) -> None:
     root.setLevel(level)
     # kafka-python narrates every reconnect at INFO/WARNING; its failures reach us as exceptions anyway.
     logging.getLogger("kafka").setLevel(logging.ERROR)
+    # One line per scheduler run and per dashboard request is noise at INFO; their problems are warnings.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
