@@ -84,7 +84,22 @@ class EventProducer:
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
         except KafkaError as exc:
+            self._discard(producer)
             raise KafkaUnavailable(f"Kafka did not acknowledge the events: {exc}") from exc
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """Replace a producer whose sends failed.
+
+        kafka-python's idempotent producer can stay wedged after batches expire
+        during a broker outage (every later send times out), so a failed
+        producer is never reused: the next request builds a fresh one.
+        """
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+                self._broken_until = time.monotonic() + 0.5
+        # Other threads' sends on it fail too, and those requests answer 503 as they must.
+        threading.Thread(target=producer.close, kwargs={"timeout": 0}, daemon=True).start()
 
     def healthy(self) -> bool:
         """The producer exists and at least one bootstrap broker accepts a connection."""

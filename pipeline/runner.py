@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
+
+from kafka.errors import KafkaError
 
 from lookout.settings import Settings
 from pipeline.consumer import SinkConsumer
@@ -61,13 +64,19 @@ class PipelineThreads:
     def _run(self, consumer: SinkConsumer) -> None:
         # A crash restarts the consumer from its last committed offsets: nothing is lost,
         # and the idempotent sinks absorb what is read twice.
+        failures = 0
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 consumer.run()
                 return
+            except KafkaError as exc:
+                # The broker is away: expected in an outage, so a warning without a traceback.
+                log.warning("lost Kafka; reconnecting", extra={"sink": consumer.name, "error": str(exc)})
             except Exception:
                 log.exception("pipeline consumer crashed; restarting", extra={"sink": consumer.name})
-                self._stopping.wait(2.0)
+            failures = 1 if time.monotonic() - started > 60 else failures + 1
+            self._stopping.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stopping.set()
