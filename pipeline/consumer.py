@@ -120,12 +120,12 @@ class SinkConsumer:
                 if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
                     self._flush()
                 self._update_lag(consumer)
-            # Graceful stop (SIGTERM): what was polled is written and committed, not re-read;
-            # if the sink is still down it stays uncommitted and is re-read after restart.
-            try:
-                self._flush(final=True)
-            except _Abandon:
-                log.warning("stopped while the sink was down; the batch will be re-read", extra={"sink": self.name})
+            # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
+            self._flush(final=True)
+        except _Abandon:
+            # Stopped while the sink was down (in the loop's flush or the final one): the batch
+            # stays uncommitted and is re-read after restart. A clean stop, not a crash.
+            log.warning("stopped while the sink was down; the batch will be re-read", extra={"sink": self.name})
         finally:
             consumer.close(autocommit=False)
             self._sink.close()
@@ -174,10 +174,11 @@ class SinkConsumer:
         finally:
             self._flushing = False
             self._batch = self._new_batch()
-            if self.status.paused and not final:
-                self._consumer.resume(*self._consumer.paused())
-                self.status.paused = False
-                log.info("sink is back, consuming again", extra={"sink": self.name})
+        # Only after a flush that went through: an abandoned one leaves the sink down and us stopping.
+        if self.status.paused and not final:
+            self._consumer.resume(*self._consumer.paused())
+            self.status.paused = False
+            log.info("sink is back, consuming again", extra={"sink": self.name})
 
     def _write_with_retry(self, batch: Batch, table_rows: TableRows) -> list[DeadLetter]:
         """Write a table's rows, isolating rows the database refuses; returns those as dead letters."""
@@ -239,14 +240,15 @@ class SinkConsumer:
             if self._stop.is_set():
                 return True
             if self._consumer is not None:
-                _stray = self._consumer.poll(timeout_ms=0)  # partitions are paused: this only keeps us in the group
-                _a = sorted(str(tp.partition) + tp.topic[-5:] for tp in self._consumer.assignment())
-                _pz = sorted(str(tp.partition) + tp.topic[-5:] for tp in self._consumer.paused())
-                if (_a, _pz) != getattr(self, "_dbg", None):
-                    self._dbg = (_a, _pz)
-                    log.warning("DEBUG-ASSIGN assigned=%s paused=%s", _a, _pz)
-                if _stray:
-                    log.warning("DEBUG-STRAY dropped %s", {str(tp): (len(m), m[0].offset) for tp, m in _stray.items()})
+                # Our partitions are paused, so this poll only keeps us in the group. A rebalance
+                # inside it can hand us new partitions, unpaused: whatever it returns is un-read
+                # (seek back) rather than dropped, and those partitions are paused too.
+                stray = self._consumer.poll(timeout_ms=0)
+                for tp, messages in stray.items():
+                    self._consumer.seek(tp, messages[0].offset)
+                unpaused = self._consumer.assignment() - self._consumer.paused()
+                if unpaused:
+                    self._consumer.pause(*unpaused)
             time.sleep(min(0.1, max(0.0, deadline - self._clock())))
         return self._stop.is_set()
 

@@ -10,12 +10,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lookout.settings import PROJECT_ROOT
 
 LOOKOUT = [sys.executable, "-m", "lookout.cli"]
+
+# Runs first in every child: asks Linux to SIGKILL the child when the test process dies
+# (PR_SET_PDEATHSIG survives exec), so not even a killed pytest leaves pipelines behind.
+_DIE_WITH_PARENT = """
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, 9)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the test process is gone")
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
 
 
 class Child:
@@ -26,7 +37,7 @@ class Child:
         self.log_file = log_file
         with log_file.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*LOOKOUT, *argv],
+                [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *LOOKOUT[1:], *argv],
                 cwd=PROJECT_ROOT,
                 env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
@@ -53,8 +64,24 @@ class Child:
         self._signal_group(signal.SIGKILL)
         return self.proc.wait(10)
 
+    def handles_sigterm(self) -> bool:
+        """True once the child has installed its SIGTERM handler (its start-up is that far)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return False
+        caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+        return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
     def terminate(self, timeout_s: float = 45.0) -> int:
-        """SIGTERM and wait for a graceful exit; a child that hangs is killed and reported."""
+        """SIGTERM and wait for a graceful exit; a child that hangs is killed and reported.
+
+        A child still importing would die of the signal's default action, so the signal waits
+        until the child handles it.
+        """
+        deadline = time.monotonic() + 30
+        while self.alive() and not self.handles_sigterm() and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._signal_group(signal.SIGTERM)
         try:
             return self.proc.wait(timeout_s)

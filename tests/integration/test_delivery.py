@@ -8,6 +8,13 @@ one of them, none twice. The sender behaves like a client: a batch answered
 503 (or anything but 202) is sent again, with the same event ids, until it is
 accepted.
 
+Some kills are placed, not left to chance: the PostgreSQL pipeline is SIGKILLed
+after a batch is written and before its offsets are committed (a table lock
+holds the insert while the broker goes away), and the ClickHouse scenario
+rewinds the consumer group to replay what was already written. Poison records
+must reach the dead-letter topic with their reasons while their batch-mates
+are written.
+
 Every test gets a lane of its own: a fresh topic prefix (so fresh topics and,
 through the prefix, its own consumer groups), a collector producing to those
 topics and a service-name prefix its rows are counted by. Pipelines run as real
@@ -17,8 +24,6 @@ topics and a service-name prefix its rows are counted by. Pipelines run as real
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 import time
 import uuid
@@ -34,10 +39,12 @@ import psycopg
 import pytest
 import requests
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, NoError
+from kafka.structs import OffsetAndMetadata
 
 from collector.app import create_app as create_collector
 from lookout import keys
+from lookout.records import decode_events
 from lookout.settings import Settings
 from lookout.stack import Stack
 from lookout.stack.base import find_free_port
@@ -111,7 +118,10 @@ def lane(settings: Settings, delivery_key: str, tmp_path: Path) -> Iterator[Lane
         server.shutdown()
         server.server_close()
         services = app.extensions["lookout.collector"]
-        services.producer.close()
+        try:
+            services.producer.close()
+        except KafkaError:
+            pass  # a producer that could not deliver (the Kafka scenarios) cannot flush either
         services.redis.close()
 
 
@@ -192,6 +202,9 @@ class Sender(threading.Thread):
         self._interval_s = interval_s
         self._deadline = time.monotonic() + deadline_s
         self._abort = threading.Event()
+        self._may_send = threading.Event()
+        self._may_send.set()
+        self._in_request = threading.Lock()
         self.total = len(events)
         self.accepted: set[str] = set()
         self.statuses: Counter[str] = Counter()
@@ -209,21 +222,25 @@ class Sender(threading.Thread):
                     if time.monotonic() > self._deadline:
                         self.error = f"batch still not accepted at the deadline; answers so far {dict(self.statuses)}"
                         return
-                    try:
-                        response = session.post(f"{self._lane.url}/v1/events", data=body, headers=headers, timeout=30)
-                    except requests.RequestException as exc:
-                        self.statuses[type(exc).__name__] += 1
-                        time.sleep(0.5)
-                        continue
-                    self.statuses[str(response.status_code)] += 1
-                    if response.status_code == 202:
-                        answer = response.json()
-                        if answer["rejected"]:
-                            self.error = f"the collector rejected test events: {answer['errors'][:3]}"
-                            return
-                        self.accepted.update(event["event_id"] for event in batch)
-                        break
-                    time.sleep(0.5)  # 503/429: back off and send the same events again
+                    self._may_send.wait()
+                    with self._in_request:
+                        try:
+                            response = session.post(
+                                f"{self._lane.url}/v1/events", data=body, headers=headers, timeout=30
+                            )
+                        except requests.RequestException as exc:
+                            self.statuses[type(exc).__name__] += 1
+                            response = None
+                    if response is not None:
+                        self.statuses[str(response.status_code)] += 1
+                        if response.status_code == 202:
+                            answer = response.json()
+                            if answer["rejected"]:
+                                self.error = f"the collector rejected test events: {answer['errors'][:3]}"
+                                return
+                            self.accepted.update(event["event_id"] for event in batch)
+                            break
+                    time.sleep(0.5)  # 503/429/no answer: back off and send the same events again
                 time.sleep(self._interval_s)
         except Exception as exc:  # surfaced by finish()
             self.error = f"{type(exc).__name__}: {exc}"
@@ -236,7 +253,12 @@ class Sender(threading.Thread):
                 raise AssertionError(f"sender failed: {self.error}")
             return len(self.accepted) >= count or not self.is_alive()
 
-        eventually(progressed, timeout_s=timeout_s, interval_s=0.05)
+        try:
+            eventually(progressed, timeout_s=timeout_s, interval_s=0.05)
+        except AssertionError:
+            raise AssertionError(
+                f"{len(self.accepted)} of {count} events accepted within {timeout_s}s; answers {dict(self.statuses)}"
+            ) from None
 
     def finish(self, timeout_s: float = 240) -> set[str]:
         self.join(timeout_s)
@@ -247,23 +269,39 @@ class Sender(threading.Thread):
         assert len(self.accepted) == self.total, (len(self.accepted), self.total)
         return set(self.accepted)
 
+    def pause(self) -> None:
+        """Stop sending; returns once no request is in flight."""
+        self._may_send.clear()
+        with self._in_request:
+            pass
+
+    def resume(self) -> None:
+        self._may_send.set()
+
     def abort(self) -> None:
         self._abort.set()
+        self._may_send.set()
         self.join(30)
 
 
 # --- rows out ------------------------------------------------------------------------------------
 
 
-def group_offsets(lane: Lane, sink: str) -> dict[TopicPartition, int]:
-    """The sink's consumer group's committed offsets on the lane's topics."""
+def group_offsets(lane: Lane, sink: str, timeout_s: float = 30) -> dict[TopicPartition, int]:
+    """The sink's consumer group's committed offsets (retried while a restarted broker loads its groups)."""
     group = lane.group(sink)
-    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
-    try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-    finally:
-        admin.close()
-    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+        try:
+            committed = admin.list_group_offsets({group: None}).get(group, {})
+            return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            admin.close()
 
 
 def committed_lag(lane: Lane, sink: str, kinds: tuple[str, ...]) -> dict[str, int]:
@@ -364,15 +402,37 @@ def wait_for_members(lane: Lane, count: int, procs: Processes, sink: str = "post
 
 
 @contextmanager
-def kafka_frozen(stack: Stack) -> Iterator[None]:
-    """The broker stopped dead (SIGSTOP), as in a long GC pause: requests to it hang until it resumes."""
-    pid = stack.kafka.pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
+def kafka_down(stack: Stack) -> Iterator[None]:
+    """The broker stopped (cleanly) for the duration of the block, then started again."""
+    stack.kafka.stop()
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        stack.kafka.start()
+        stack.kafka.wait_ready(120)
+
+
+def events_below(lane: Lane, offsets: dict[TopicPartition, int]) -> int:
+    """How many events the records before ``offsets`` hold: what a group committed there has seen."""
+    wanted = {tp: offset for tp, offset in offsets.items() if offset > 0}
+    consumer = KafkaConsumer(
+        bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests", enable_auto_commit=False
+    )
+    count = 0
+    try:
+        consumer.assign(list(wanted))
+        consumer.seek_to_beginning()
+        deadline = time.monotonic() + 30
+        while wanted and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                count += sum(len(decode_events(r.value)) for r in records if r.offset < wanted.get(tp, 0))
+                if tp in wanted and records[-1].offset + 1 >= wanted[tp]:
+                    del wanted[tp]
+                    consumer.pause(tp)
+    finally:
+        consumer.close()
+    assert not wanted, f"could not read up to the committed offsets of {wanted}"
+    return count
 
 
 def inserts_waiting(lane: Lane) -> int:
@@ -408,22 +468,29 @@ def test_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(stack: Stack, l
         wait_for_rows(lane, 1000)
         # The first kill is made to hit the window a real crash can hit: after a batch is
         # written, before its offsets are committed. A table lock holds the pipeline's insert;
-        # the broker is frozen so the commit after the write cannot happen; the lock is
-        # released, the insert lands, and the pipeline is SIGKILLed waiting on its commit.
+        # the broker goes away so the commit after the write cannot happen; the lock is
+        # released, the insert lands, and the pipeline is SIGKILLed with its commit undone.
         locker = psycopg.connect(lane.settings.postgres_dsn)
         try:
             locker.execute("LOCK TABLE security_events, admin_audit_logs IN SHARE ROW EXCLUSIVE MODE")
             eventually(lambda: inserts_waiting(lane) > 0, timeout_s=20, interval_s=0.05)
             committed_before = group_offsets(lane, "postgres")
             rows_before = len(postgres_ids(lane))
-            with kafka_frozen(stack):
+            # The broker outage is only a means here, so the sender waits it out (the collector's
+            # own behaviour during outages is the Kafka-restart scenario's business).
+            sender.pause()
+            with kafka_down(stack):
                 locker.rollback()  # the waiting insert goes ahead
                 rows_at_kill = wait_until_stable(lambda: len(postgres_ids(lane)), settle_s=0.5)
                 assert first.kill() == -9
+            sender.resume()
         finally:
             locker.close()
         assert rows_at_kill > rows_before, "the held batch should have been written before the kill"
         assert group_offsets(lane, "postgres") == committed_before, "...and its offsets never committed"
+        redelivered = rows_at_kill - events_below(lane, committed_before)
+        print(f"PostgreSQL: {redelivered} events written but not committed at the first SIGKILL (re-delivered)")
+        assert redelivered > 0
 
         second = start_pipeline(procs, lane)
         sender.wait_for(7000)
@@ -454,7 +521,7 @@ def test_postgres_outage_while_events_flow_and_workers_change_loses_and_repeats_
             down_at = len(sender.accepted)
             time.sleep(5)
             assert b.terminate() == 0  # gives up its unwritten batch (uncommitted) and leaves the group
-            time.sleep(12)  # DEBUG a now holds
+            time.sleep(5)  # a now holds
             c = start_pipeline(procs, lane)
             time.sleep(10)
             assert len(sender.accepted) > down_at, "events must keep flowing into Kafka while PostgreSQL is down"
@@ -477,12 +544,13 @@ def test_kafka_restart_while_events_flow_loses_and_repeats_nothing(stack: Stack,
     try:
         sender.wait_for(1500)
         wait_for_rows(lane, 500)
-        stack.kafka.stop()
-        try:
+        with kafka_down(stack):
             time.sleep(5)  # the sender meets 503s and keeps re-sending
-        finally:
-            stack.kafka.start()
-            stack.kafka.wait_ready(120)
+        back_at = len(sender.accepted)
+        try:
+            sender.wait_for(back_at + 500, timeout_s=60)
+        except AssertionError as exc:
+            raise AssertionError(f"the collector did not recover after Kafka came back: {exc}") from None
         accepted = sender.finish()
     finally:
         sender.abort()
@@ -612,51 +680,98 @@ out = {
     "raw": one("SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})"),
     "final": one("SELECT count(), uniqExact(event_id) FROM logs FINAL WHERE startsWith(service, {svc:String})"),
     "rollup_events": one("SELECT sum(events) FROM logs_1m WHERE startsWith(service, {svc:String})")[0],
-    "ids": [r[0] for r in client.query(
-        "SELECT toString(event_id) FROM logs FINAL WHERE startsWith(service, {svc:String})", parameters=p).result_rows],
+    "parts": [list(r) for r in client.query(
+        "SELECT _part, count() FROM logs WHERE startsWith(service, {svc:String}) GROUP BY _part ORDER BY _part",
+        parameters=p).result_rows],
 }
-client.command("OPTIMIZE TABLE logs FINAL")
-out["raw_after_optimize"] = one("SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})")
+if sys.argv[3:] == ["--ids-and-optimize"]:
+    out["ids"] = [r[0] for r in client.query(
+        "SELECT toString(event_id) FROM logs FINAL WHERE startsWith(service, {svc:String})", parameters=p).result_rows]
+    client.command("OPTIMIZE TABLE logs FINAL")
+    out["raw_after_optimize"] = one(
+        "SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})")
 print(json.dumps(out))
 """
 
 
-def test_clickhouse_pipeline_sigkilled_mid_stream_loses_and_repeats_nothing(
-    stack: Stack, lane: Lane, procs: Processes, tmp_path: Path
+def test_clickhouse_pipeline_sigkilled_and_redelivered_loses_and_repeats_nothing(
+    lane: Lane, procs: Processes, tmp_path: Path
 ) -> None:
     dsn = f"chdb:///{tmp_path / 'chdb'}"  # its own chDB: the session's belongs to the test process
     env = lane.pipeline_env(LOOKOUT_CLICKHOUSE_DSN=dsn)
     migrated = procs.run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-
     kinds = ("log",)
-    sender = Sender(lane, make_events(lane.service, 8000, kinds), batch=100, interval_s=0.05)
-    first = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-1")
+
+    def counts(*flags: str) -> dict[str, Any]:
+        """Counts read by a fresh process: chDB can be opened only while no pipeline holds it."""
+        done = procs.python(CHDB_COUNTS, [dsn, f"{lane.service}-", *flags], env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def pipeline(name: str) -> Child:
+        return procs.start(["pipeline", "--sink", "clickhouse"], env, name=name)
+
+    sender = Sender(lane, make_events(lane.service, 9000, kinds), batch=100, interval_s=0.25)
+    first = pipeline("pipeline-clickhouse-1")
     sender.start()
     try:
-        # chDB is locked by the pipeline, so progress is read from the committed offsets.
+        # 1. SIGKILL wherever the stream happens to be (chDB is locked by the pipeline, so
+        #    progress is read from the committed offsets).
         eventually(lambda: committed_total(lane, "clickhouse", kinds) > 0, timeout_s=60, interval_s=0.2)
-        sender.wait_for(3000)
-        # Freeze the broker mid-stream: the batch in hand is written, its commit hangs; then SIGKILL.
-        with kafka_frozen(stack):
-            time.sleep(1.5)
-            assert first.kill() == -9
-        second = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-2")
+        sender.wait_for(2000)
+        assert first.kill() == -9
+        sender.pause()  # while chDB is counted, so the successor has a stream to follow, not a backlog
+        at_kill = counts()
+        committed_at_kill = group_offsets(lane, "clickhouse")
+        written_uncommitted = at_kill["raw"][0] - events_below(lane, committed_at_kill)
+        print(f"\nClickHouse at the SIGKILL: {at_kill}; written but not committed: {written_uncommitted}")
+
+        # 2. A successor catches up and follows the stream in small batches, then stops cleanly.
+        second = pipeline("pipeline-clickhouse-2")
+        sender.resume()
         sender.wait_for(6000)
-        eventually(lambda: committed_total(lane, "clickhouse", kinds) > 0, timeout_s=60, interval_s=0.2)
-        assert second.kill() == -9
-        third = procs.start(["pipeline", "--sink", "clickhouse"], env, name="pipeline-clickhouse-3")
+        eventually(lambda: committed_total(lane, "clickhouse", kinds) > sum(committed_at_kill.values()), timeout_s=60)
+        assert second.terminate() == 0
+
+        # 3. Re-delivery on a large scale: the group is rewound to the offsets of the SIGKILL, so
+        #    everything the second pipeline wrote is read and written again (a crash between write
+        #    and commit re-delivers the same way, one batch at a time), new events behind it.
+        rewind_group(lane, "clickhouse", committed_at_kill)
+        before_replay = counts()
+        print(f"ClickHouse before the replay: {before_replay}")
+        third = pipeline("pipeline-clickhouse-3")
         accepted = sender.finish()
     finally:
         sender.abort()
     wait_drained(lane, procs, sink="clickhouse", kinds=kinds)
     assert third.terminate() == 0
 
-    counted = procs.python(CHDB_COUNTS, [dsn, f"{lane.service}-"], env)
-    assert counted.returncode == 0, counted.stdout + counted.stderr
-    result = json.loads(counted.stdout.strip().splitlines()[-1])
+    result = counts("--ids-and-optimize")
     report = {k: v for k, v in result.items() if k != "ids"}
-    print(f"chDB counts after two SIGKILLs: {report}")
+    print(f"ClickHouse at the end: {report}")
     assert result["final"] == [len(accepted), len(accepted)], report
     assert result["raw_after_optimize"] == [len(accepted), len(accepted)], report
     assert_exactly(result["ids"], accepted, f"{report}\n{procs.log_tails()}")
+    if result["rollup_events"] != len(accepted):
+        # The table is exact; its per-minute rollup is not. A re-delivered range batched differently
+        # from the first time carries other deduplication tokens, so the materialized view counts it
+        # again (the table's own copies collapse on merge, the rollup's sums never do).
+        pytest.xfail(f"logs_1m counts {result['rollup_events']} events for {len(accepted)}: re-delivery double-counts")
+
+
+def rewind_group(lane: Lane, sink: str, offsets: dict[TopicPartition, int], timeout_s: float = 30) -> None:
+    """Set the (memberless) group's committed offsets back, as an operator replaying a topic would."""
+    group = lane.group(sink)
+    wanted = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+    admin = KafkaAdminClient(bootstrap_servers=lane.settings.kafka_bootstrap.split(","), client_id="delivery-tests")
+    try:
+
+        def rewound() -> bool:
+            errors = admin.alter_group_offsets(group, wanted)
+            return all(error is NoError for error in errors.values())
+
+        eventually(rewound, timeout_s=timeout_s, interval_s=0.5)  # refused while a member is still known
+    finally:
+        admin.close()
+    assert group_offsets(lane, sink) == offsets
