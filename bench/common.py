@@ -58,7 +58,14 @@ def machine_info() -> dict[str, str]:
     except OSError:
         commit = "?"
     load1, load5, load15 = os.getloadavg()
+    try:
+        from kafka.record import util as _kafka_util
+
+        crc = "C extension (crc32c package)" if _kafka_util.crc32c_c is not None else "pure Python (no crc32c package)"
+    except ImportError:
+        crc = "?"
     return {
+        "kafka-python crc32c": crc,
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": str(os.cpu_count()),
         "free -g": free,
@@ -497,7 +504,17 @@ def summarize_collapsed(path: Path, top: int = 25, skip_idle: bool = True) -> st
         if not stack or not count_s.isdigit():
             continue
         frames = stack.split(";")
-        if skip_idle and any(idle in frames[-1] for idle in ("select (selectors.py", "wait (threading.py", "poll (selectors.py", "_worker (concurrent", "accept (socket.py", "sleep (")):
+        if skip_idle and any(
+            idle in frames[-1]
+            for idle in (
+                "select (selectors.py",
+                "wait (threading.py",
+                "poll (selectors.py",
+                "_worker (concurrent",
+                "accept (socket.py",
+                "sleep (",
+            )
+        ):
             continue
         count = int(count_s)
         total += count

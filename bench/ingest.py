@@ -44,6 +44,7 @@ from bench.common import (
     BenchEnv,
     Collector,
     CpuMeter,
+    PySpy,
     bench_env,
     create_topic,
     log_event,
@@ -54,7 +55,6 @@ from bench.common import (
     print_machine,
     producer_props,
     progress,
-    PySpy,
     summarize_collapsed,
     wire_records,
 )
@@ -170,7 +170,9 @@ class Window:
         return percentile(values, p)
 
 
-def closed_loop(port: int, key: str, bodies: Sequence[bytes], concurrency: int, warmup: float, duration: float) -> Window:
+def closed_loop(
+    port: int, key: str, bodies: Sequence[bytes], concurrency: int, warmup: float, duration: float
+) -> Window:
     start = time.monotonic()
     measure_from, measure_to = start + warmup, start + warmup + duration
     window = Window(duration)
@@ -201,8 +203,9 @@ def closed_loop(port: int, key: str, bodies: Sequence[bytes], concurrency: int, 
     return window
 
 
-def open_loop(port: int, key: str, bodies: Sequence[bytes], rate_rps: float, pool: int, warmup: float,
-              duration: float) -> Window:
+def open_loop(
+    port: int, key: str, bodies: Sequence[bytes], rate_rps: float, pool: int, warmup: float, duration: float
+) -> Window:
     """Requests due every 1/rate s; latency counted from when each was due, not when it was sent."""
     due: queue.Queue[tuple[int, float] | None] = queue.Queue()
     window = Window(duration)
@@ -316,8 +319,9 @@ class Result:
         return self.max_events_per_s / cores if cores else 0.0
 
 
-def measure(env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, run: int,
-            args: argparse.Namespace) -> Result:
+def measure(
+    env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, run: int, args: argparse.Namespace
+) -> Result:
     kafka = env.stack.kafka.pid()
     meter = CpuMeter()
     meter.start({"collector": collector.pids(), "kafka": [kafka] if kafka else [], "loadgen": [_self_pid()]})
@@ -356,9 +360,13 @@ def measure(env: BenchEnv, collector: Collector, config: Config, bodies: Bodies,
     if not args.skip_open_loop and result.max_events_per_s > 0:
         rate_events = result.max_events_per_s / 2
         rate_rps = rate_events / bodies.batch
-        progress(f"  open loop at half of it: {rate_events:,.0f} events/s = {rate_rps:,.1f} req/s, {args.open_duration:.0f}s ...")
-        opened = open_loop(collector.port, env.ingest_key, bodies.gzipped, rate_rps, args.pool, args.warmup,
-                           args.open_duration)
+        progress(
+            f"  open loop at half of it: {rate_events:,.0f} events/s = {rate_rps:,.1f} req/s, "
+            f"{args.open_duration:.0f}s ..."
+        )
+        opened = open_loop(
+            collector.port, env.ingest_key, bodies.gzipped, rate_rps, args.pool, args.warmup, args.open_duration
+        )
         result.open_rate_events_per_s = rate_events
         result.open_achieved_events_per_s = opened.events_per_s
         result.open_p50_ms = opened.latency_ms(50)
@@ -383,7 +391,10 @@ def ceiling(env: BenchEnv, config: Config, bodies: Bodies, closed: Window, resul
     topic = f"bench.ceiling.{config.compression}.{bodies.batch}.{time.monotonic_ns()}"
     create_topic(env.settings, topic, env.settings.kafka_topic_partitions)
     props = producer_props(config.compression)
-    progress(f"  ceiling: ProducerPerformance, {num_records:,} records x {record_size:,} B ({per_record:.0f} events each) ...")
+    progress(
+        f"  ceiling: ProducerPerformance, {num_records:,} records x {record_size:,} B "
+        f"({per_record:.0f} events each) ..."
+    )
     perf = parse_perf(producer_perf_test(env.settings.kafka_bootstrap, topic, num_records, record_size, -1, props))
     result.ceiling_records_per_s = perf.records_per_s
     result.ceiling_events_per_s = perf.records_per_s * per_record
@@ -391,8 +402,9 @@ def ceiling(env: BenchEnv, config: Config, bodies: Bodies, closed: Window, resul
     progress(f"    {perf.raw}")
     progress(f"    = {result.ceiling_events_per_s:,.0f} events/s")
     if config.compression != "none":
-        real = perf_test_payload_file(env.settings.kafka_bootstrap, topic, num_records, bodies.sample_records, props,
-                                      env.home)
+        real = perf_test_payload_file(
+            env.settings.kafka_bootstrap, topic, num_records, bodies.sample_records, props, env.home
+        )
         result.ceiling_real_records_per_s = real.records_per_s
         result.ceiling_real_events_per_s = real.records_per_s * per_record
         progress(f"    real records: {real.raw} = {result.ceiling_real_events_per_s:,.0f} events/s")
@@ -407,12 +419,14 @@ def _self_pid() -> int:
 
 def print_table(results: list[Result], targets: bool = True) -> None:
     print()
-    print("| configuration | batch | run | max events/s (202) | req/s | p99 @max ms | open-loop events/s | p50 ms | p99 ms "
-          "| p99.9 ms | ceiling events/s (perf-test) | ceiling, real records | cores: collector / kafka / loadgen "
-          "| events per collector core-s | load 1m |")
+    print(
+        "| configuration | batch | run | max events/s (202) | req/s | p99 @max ms | open-loop events/s | p50 ms "
+        "| p99 ms | p99.9 ms | ceiling events/s (perf-test) | ceiling, real records "
+        "| cores: collector / kafka / loadgen | events per collector core-s | load 1m |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in results:
-        cores = f"{r.cpu_cores.get('collector', 0):.2f} / {r.cpu_cores.get('kafka', 0):.2f} / {r.cpu_cores.get('loadgen', 0):.2f}"
+        cores = " / ".join(f"{r.cpu_cores.get(k, 0):.2f}" for k in ("collector", "kafka", "loadgen"))
         print(
             f"| {r.config} | {r.batch} | {r.run} | {r.max_events_per_s:,.0f} | {r.max_requests_per_s:,.0f} | "
             f"{r.closed_p99_ms:.0f} | {_n(r.open_achieved_events_per_s)} | {_f(r.open_p50_ms)} | {_f(r.open_p99_ms)} | "
@@ -425,15 +439,19 @@ def print_table(results: list[Result], targets: bool = True) -> None:
             rows = [r for r in results if r.batch == batch]
             best = max(rows, key=lambda r: r.max_events_per_s)
             values = [r.max_events_per_s for r in rows]
-            line = (f"batch {batch}: best {best.max_events_per_s:,.0f} events/s ({best.config}); "
-                    f"spread {min(values):,.0f}..{max(values):,.0f} over {len(values)} runs")
+            line = (
+                f"batch {batch}: best {best.max_events_per_s:,.0f} events/s ({best.config}); "
+                f"spread {min(values):,.0f}..{max(values):,.0f} over {len(values)} runs"
+            )
             if batch == 1000:
                 p99s = [r.open_p99_ms for r in rows if r.open_p99_ms is not None]
                 ok_rate = best.max_events_per_s >= 50_000
                 ok_p99 = bool(p99s) and min(p99s) < 200
-                line += (f"; target >= 50,000 events/s: {'PASS' if ok_rate else 'FAIL'}; "
-                         f"p99 at half load < 200 ms: {'PASS' if ok_p99 else 'FAIL'} "
-                         f"(best {min(p99s) if p99s else float('nan'):.1f} ms)")
+                line += (
+                    f"; target >= 50,000 events/s: {'PASS' if ok_rate else 'FAIL'}; "
+                    f"p99 at half load < 200 ms: {'PASS' if ok_p99 else 'FAIL'} "
+                    f"(best {min(p99s) if p99s else float('nan'):.1f} ms)"
+                )
             print(line)
 
 
@@ -449,15 +467,29 @@ def _f(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-sizes", default="100,1000", help="events per request, comma-separated (default 100,1000)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (LOOKOUT_COLLECTOR_WORKERS, default 2)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (LOOKOUT_COLLECTOR_THREADS, default 8)")
-    parser.add_argument("--compression", default="lz4", choices=("none", "gzip", "lz4", "zstd", "snappy"),
-                        help="LOOKOUT_KAFKA_COMPRESSION (default lz4)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="closed loop over workers {2,3,4} x threads {4,8,16} x compression {gzip,none,lz4}")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--batch-sizes", default="100,1000", help="events per request, comma-separated (default 100,1000)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers (LOOKOUT_COLLECTOR_WORKERS, default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=16, help="threads per worker (LOOKOUT_COLLECTOR_THREADS, default 16)"
+    )
+    parser.add_argument(
+        "--compression",
+        default="lz4",
+        choices=("none", "gzip", "lz4", "zstd", "snappy"),
+        help="LOOKOUT_KAFKA_COMPRESSION (default lz4)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="closed loop over workers {2,3,4} x threads {4,8,16} x compression {gzip,none,lz4}",
+    )
     parser.add_argument("--sweep-workers", default="2,3,4")
     parser.add_argument("--sweep-threads", default="4,8,16")
     parser.add_argument("--sweep-compression", default="gzip,none,lz4")
@@ -470,11 +502,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bodies", type=int, default=24, help="distinct pre-built bodies per batch size (default 24)")
     parser.add_argument("--skip-open-loop", action="store_true")
     parser.add_argument("--skip-ceiling", action="store_true")
-    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
-                        help="extra environment for the collector; several --variant are compared in the same run, "
-                             "interleaved (e.g. --variant base: --variant crc:PYTHONPATH=/tmp/extra)")
-    parser.add_argument("--py-spy", metavar="BINARY",
-                        help="profile the collector's workers with this py-spy during every closed loop")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
+        help="extra environment for the collector; several --variant are compared in the same run, "
+        "interleaved (e.g. --variant base: --variant crc:PYTHONPATH=/tmp/extra)",
+    )
+    parser.add_argument(
+        "--py-spy", metavar="BINARY", help="profile the collector's workers with this py-spy during every closed loop"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     args = parser.parse_args(argv)
 
@@ -482,8 +520,12 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(info)
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
     if args.sweep:
-        configs = [Config(w, t, c) for c in args.sweep_compression.split(",") for w in map(int, args.sweep_workers.split(","))
-                   for t in map(int, args.sweep_threads.split(","))]
+        configs = [
+            Config(w, t, c)
+            for c in args.sweep_compression.split(",")
+            for w in map(int, args.sweep_workers.split(","))
+            for t in map(int, args.sweep_threads.split(","))
+        ]
         args.skip_open_loop = True
         args.skip_ceiling = True
     else:

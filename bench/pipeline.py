@@ -36,6 +36,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import queue
 import random
@@ -122,6 +123,36 @@ def rows_of(dataset: Dataset, settings: Settings) -> list[tuple[Any, ...]]:
     return [builder.build(event) for _k, v in dataset.records for event in decode_events(v)]
 
 
+# --------------------------------------------------------------------------- the Arrow sink prototype
+
+
+class ArrowClickHouseSink(ClickHouseSink):
+    """A PROTOTYPE of a proposed change to pipeline/sinks.py (not used by Lookout itself): the same rows,
+    the same dedup token, but sent with ``insert_arrow`` instead of clickhouse-connect's Python Native
+    encoder. Selected with ``--sink-prototype arrow`` to measure what the change would give."""
+
+    def write(self, table: Any, rows: Sequence[Any], dedup_token: str) -> None:
+        import pyarrow as pa
+
+        from pipeline.sinks import SinkRejected, SinkUnavailable, _dedup_settings
+
+        if not rows:
+            return
+        try:
+            if self._client is None:
+                self._client = clickhouse.connect(self._dsn)
+            arrow = arrow_table(table, list(zip(*rows, strict=True)), pa)
+            self._client.insert_arrow(table.name, arrow, settings=_dedup_settings(dedup_token))
+        except clickhouse.ClickHouseUnavailable as exc:
+            raise SinkUnavailable(str(exc)) from exc
+        except Exception as exc:  # driver errors are sorted by clickhouse.translate
+            translated = clickhouse.translate(exc)
+            if isinstance(translated, clickhouse.ClickHouseRejected):
+                raise SinkRejected(str(translated)) from exc
+            self.close()
+            raise SinkUnavailable(str(translated)) from exc
+
+
 # --------------------------------------------------------------------------- counting rows
 
 
@@ -163,9 +194,11 @@ class SinkRun:
     run: int
     events: int
     seconds: float  # consumer start -> last row visible
-    seconds_after_first_row: float  # first row visible -> last row visible (no group join, no first fetch)
+    seconds_after_first_row: float  # first rows visible -> last row visible (no group join, no first batch)
+    rows_after_first: int  # rows that became visible in that time
     batches: int
-    cpu_s: float  # process CPU while it ran (this process: consumer thread + count polling)
+    cpu_s: float  # process CPU while it ran (this process: consumer thread, chDB's threads, count polling)
+    loadavg_1m: float = 0.0  # machine load when it finished (other people's work included)
 
     @property
     def events_per_s(self) -> float:
@@ -173,21 +206,28 @@ class SinkRun:
 
     @property
     def steady_events_per_s(self) -> float:
-        return self.events / self.seconds_after_first_row if self.seconds_after_first_row > 0 else 0.0
+        return self.rows_after_first / self.seconds_after_first_row if self.seconds_after_first_row > 0 else 0.0
 
 
 def run_consumer(
-    settings: Settings, sink: str, dataset: Dataset, run: int, profile_path: str | None, timeout_s: float
+    settings: Settings,
+    sink: str,
+    dataset: Dataset,
+    run: int,
+    profile_path: str | None,
+    timeout_s: float,
+    prototype: str = "",
 ) -> SinkRun:
     database = Database.CLICKHOUSE if sink == "clickhouse" else Database.POSTGRES
     table = TABLES[dataset.kind].name
     counter = Counter(settings, database, table)
     counter.truncate()
-    factory: Callable[[], Any] = (
-        (lambda: ClickHouseSink(settings.clickhouse_dsn))
-        if sink == "clickhouse"
-        else (lambda: PostgresSink(settings.postgres_dsn))
-    )
+    factory: Callable[[], Any]
+    if sink == "clickhouse":
+        sink_class = ArrowClickHouseSink if prototype == "arrow" else ClickHouseSink
+        factory = lambda: sink_class(settings.clickhouse_dsn)  # noqa: E731
+    else:
+        factory = lambda: PostgresSink(settings.postgres_dsn)  # noqa: E731
     consumer = SinkConsumer(settings, sink, kinds_in(database), factory)
     profiler = cProfile.Profile() if profile_path else None
     errors: list[BaseException] = []
@@ -208,13 +248,14 @@ def run_consumer(
     thread = threading.Thread(target=target, name=f"bench-{sink}", daemon=True)
     thread.start()
     first = done = None
+    first_rows = 0
     last_report = start
     try:
         while True:
             now = time.monotonic()
             n = counter.count()
             if n and first is None:
-                first = now
+                first, first_rows = now, n
             if n >= dataset.events:
                 done = now
                 break
@@ -236,7 +277,17 @@ def run_consumer(
         print(f"\ncProfile of the {sink} consumer thread (run {run}), saved to {profile_path}:")
         print(top_of_profile(profile_path))
     assert first is not None and done is not None
-    return SinkRun(sink, run, dataset.events, done - start, done - first, consumer.status.batches, cpu)
+    return SinkRun(
+        sink,
+        run,
+        dataset.events,
+        done - start,
+        done - first,
+        dataset.events - first_rows,
+        consumer.status.batches,
+        cpu,
+        os.getloadavg()[0],
+    )
 
 
 def top_of_profile(path: str, limit: int = 25) -> str:
@@ -281,6 +332,7 @@ def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: in
             client.insert(scratch, columns, column_names=table.column_names, column_oriented=True)
         results.append(Ceiling("clickhouse insert (column-oriented)", run, len(rows), time.monotonic() - start))
         _check_count(client, scratch, len(rows))
+        reference = _content_hash(client, scratch, table.column_names)
 
         # Arrow: build the tables first (untimed, reported), then insert_arrow.
         client.command(f"DROP TABLE IF EXISTS {scratch}")
@@ -295,6 +347,8 @@ def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: in
             Ceiling("clickhouse insert_arrow", run, len(rows), time.monotonic() - start, prepare_seconds=prepared)
         )
         _check_count(client, scratch, len(rows))
+        if _content_hash(client, scratch, table.column_names) != reference:
+            raise RuntimeError("insert_arrow stored different values than the column-oriented insert")
         client.command(f"DROP TABLE IF EXISTS {scratch}")
     finally:
         client.close()
@@ -319,6 +373,12 @@ def arrow_table(table: Any, columns: Sequence[Sequence[Any]], pa: Any) -> Any:
         else:
             arrays.append(pa.array(values, type=pa.string()))
     return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+def _content_hash(client: Any, table: str, columns: Sequence[str]) -> int:
+    """An order-independent hash of every stored value of the given columns."""
+    cols = ", ".join(columns)
+    return int(client.query(f"SELECT groupBitXor(cityHash64(toString(tuple({cols})))) FROM {table}").result_rows[0][0])
 
 
 def _check_count(client: Any, table: str, expected: int) -> None:
@@ -552,9 +612,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-warmup", type=float, default=5, help="seconds not counted (default 5)")
     parser.add_argument("--poll-ms", type=float, default=50, help="freshness poll interval (default 50 ms)")
     parser.add_argument("--collector-workers", type=int, default=2)
-    parser.add_argument("--collector-threads", type=int, default=8)
+    parser.add_argument("--collector-threads", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=300, help="give up on a throughput run after (s)")
-    parser.add_argument("--profile", metavar="FILE", help="cProfile the ClickHouse consumer of run 1 into FILE")
+    parser.add_argument(
+        "--sink-prototype",
+        choices=("", "arrow"),
+        default="",
+        help="'arrow': write ClickHouse with the insert_arrow prototype sink defined here (a proposal, "
+        "not Lookout's sink)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile each consumer of run 1 into FILE.<sink>")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     args = parser.parse_args(argv)
     sinks = [s for s in args.sinks.split(",") if s]
@@ -566,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         "clickhouse": make_dataset("log", args.logs, args.request_size, 1),
         "postgres": make_dataset("security_event", args.security, args.request_size, 2),
     }
-    for sink, ds in datasets.items():
+    for ds in datasets.values():
         progress(
             f"  {ds.kind}: {len(ds.records):,} records, {ds.payload_bytes / ds.events:.0f} B/event in the wire form, "
             f"{ds.events / len(ds.records):.0f} events/record"
@@ -585,13 +652,17 @@ def main(argv: list[str] | None = None) -> int:
             for sink in sinks:
                 ds = datasets[sink]
                 seconds = produce(run_settings, run_settings.topic(ds.kind), ds.records)
-                progress(f"run {run}: pre-loaded {ds.events:,} {ds.kind} events in {seconds:.1f}s; consuming into {sink} ...")
-                profile = args.profile if (args.profile and sink == "clickhouse" and run == 1) else None
-                result = run_consumer(run_settings, sink, ds, run, profile, args.timeout)
+                progress(
+                    f"run {run}: pre-loaded {ds.events:,} {ds.kind} events in {seconds:.1f}s; consuming into {sink} ..."
+                )
+                profile = f"{args.profile}.{sink}" if (args.profile and run == 1) else None
+                result = run_consumer(run_settings, sink, ds, run, profile, args.timeout, args.sink_prototype)
+                if args.sink_prototype and sink == "clickhouse":
+                    result.sink = f"clickhouse [{args.sink_prototype} prototype]"
                 sink_runs.append(result)
                 progress(
                     f"  {sink}: {result.events_per_s:,.0f} events/s ({result.seconds:.1f}s from start; "
-                    f"{result.steady_events_per_s:,.0f} events/s after the first row), {result.batches} batches, "
+                    f"{result.steady_events_per_s:,.0f} events/s after the first batch), {result.batches} batches, "
                     f"this process used {result.cpu_s / result.seconds:.2f} cores"
                 )
                 if not args.skip_ceilings:
@@ -633,19 +704,25 @@ def main(argv: list[str] | None = None) -> int:
 def report(sink_runs: list[SinkRun], ceilings: list[Ceiling], fresh: FreshRun | None) -> None:
     targets = {"clickhouse": 100_000, "postgres": 20_000}
     print()
-    print("| sink | run | events | seconds | events/s (start to all visible) | events/s after first row | batches |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| sink | run | events | seconds | events/s (start to all visible) | events/s after the first batch | batches "
+        "| cores used by this process | events per CPU-second | load 1m |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sink_runs:
         print(
             f"| {r.sink} | {r.run} | {r.events:,} | {r.seconds:.1f} | {r.events_per_s:,.0f} | "
-            f"{r.steady_events_per_s:,.0f} | {r.batches} |"
+            f"{r.steady_events_per_s:,.0f} | {r.batches} | {r.cpu_s / r.seconds:.2f} | "
+            f"{r.events / r.cpu_s if r.cpu_s else 0:,.0f} | {r.loadavg_1m:.1f} |"
         )
     if ceilings:
         print()
         print("| ceiling | run | rows | seconds | rows/s | untimed preparation s |")
         print("|---|---:|---:|---:|---:|---:|")
         for c in ceilings:
-            print(f"| {c.name} | {c.run} | {c.rows:,} | {c.seconds:.2f} | {c.rows_per_s:,.0f} | {c.prepare_seconds:.2f} |")
+            print(
+                f"| {c.name} | {c.run} | {c.rows:,} | {c.seconds:.2f} | {c.rows_per_s:,.0f} | {c.prepare_seconds:.2f} |"
+            )
     print()
     for sink, target in targets.items():
         values = [r.events_per_s for r in sink_runs if r.sink == sink]
@@ -666,7 +743,8 @@ def report(sink_runs: list[SinkRun], ceilings: list[Ceiling], fresh: FreshRun | 
         for f in fresh.sinks:
             lower = "-" if f.inserted_p50_ms is None else f"{f.inserted_p50_ms:.0f} / {f.inserted_p99_ms:.0f}"
             print(
-                f"| {f.sink} | {f.requests} | {f.visible} | {f.p50_ms:.0f} | {f.p99_ms:.0f} | {f.max_ms:.0f} | {lower} |"
+                f"| {f.sink} | {f.requests} | {f.visible} | {f.p50_ms:.0f} | {f.p99_ms:.0f} | {f.max_ms:.0f} "
+                f"| {lower} |"
             )
         ch = next((f for f in fresh.sinks if f.sink == "clickhouse"), None)
         if ch is not None:

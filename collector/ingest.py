@@ -49,7 +49,9 @@ def build_records(
     max_event_bytes: int,
 ) -> IngestResult:
     result = IngestResult()
-    groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[bytes]] = {}
+    allowed: dict[str, bool] = {}  # may_send per kind: asked once per request, not once per event
+    dumps = orjson.dumps
     for index, item in enumerate(items):
         if isinstance(item, BadItem):
             result.reject(index, "invalid", item.reason)
@@ -59,19 +61,30 @@ def build_records(
         except InvalidEvent as exc:
             result.reject(index, "invalid", str(exc))
             continue
-        if not may_send(event.kind):
-            result.reject(index, "forbidden_kind", f"this API key may not send '{event.kind}' events")
+        kind = event.kind
+        may = allowed.get(kind)
+        if may is None:
+            may = allowed[kind] = bool(may_send(kind))
+        if not may:
+            result.reject(index, "forbidden_kind", f"this API key may not send '{kind}' events")
             continue
-        encoded = orjson.dumps(event.to_json_dict())
+        encoded = dumps(event.to_json_dict())
         if len(encoded) > max_event_bytes:
             result.reject(
                 index, "too_large", f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}"
             )
             continue
-        groups[(event.kind, event.service)].append(encoded)
-        result.accepted += 1
-        result.accepted_by_kind[event.kind] += 1
+        group_key = (kind, event.service)
+        group = groups.get(group_key)
+        if group is None:
+            groups[group_key] = [encoded]
+        else:
+            group.append(encoded)
+    # Groups are in the order of their first event, so kinds are counted in the same order as event by event.
     for (kind, service), encoded_events in groups.items():
+        result.accepted += len(encoded_events)
+        result.accepted_by_kind[kind] += len(encoded_events)
+        topic, key = topic_for(kind), service.encode()
         for value in encode_events(encoded_events):
-            result.records.append(OutgoingRecord(topic_for(kind), service.encode(), value))
+            result.records.append(OutgoingRecord(topic, key, value))
     return result

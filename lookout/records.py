@@ -24,6 +24,12 @@ MAX_RECORD_BYTES = 768 * 1024
 
 def encode_events(encoded_events: Sequence[bytes]) -> Iterator[bytes]:
     """Pack already-encoded events into as few record values as fit in MAX_RECORD_BYTES."""
+    # The usual case, one record for all: the loop below splits only when this total is over the limit.
+    if len(encoded_events) == 1 or (
+        encoded_events and 2 + sum(map(len, encoded_events)) + len(encoded_events) <= MAX_RECORD_BYTES
+    ):
+        yield b"[" + b",".join(encoded_events) + b"]"
+        return
     chunk: list[bytes] = []
     size = 2
     for event in encoded_events:

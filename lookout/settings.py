@@ -164,7 +164,7 @@ class Settings:
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
             kafka_replication_factor=_env("LOOKOUT_KAFKA_REPLICATION_FACTOR", "1", _positive_int, env),
-            kafka_compression=_env("LOOKOUT_KAFKA_COMPRESSION", "gzip", _compression, env),
+            kafka_compression=_env("LOOKOUT_KAFKA_COMPRESSION", "lz4", _compression, env),
             kafka_topic_prefix=env.get("LOOKOUT_KAFKA_TOPIC_PREFIX", "lookout."),
             batch_max_rows=_env("LOOKOUT_BATCH_MAX_ROWS", "50000", _positive_int, env),
             batch_max_wait_s=_env("LOOKOUT_BATCH_MAX_WAIT_S", "0.5", _positive_float, env),

@@ -8,8 +8,10 @@ commit once every row is durably written.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import repeat
+from typing import Any, overload
 
 import orjson
 
@@ -32,12 +34,58 @@ class DeadLetter:
     original: bytes
 
 
+class RowSources(Sequence[tuple[Source, Any]]):
+    """(where from, the decoded event) of every row of a table, in row order.
+
+    Kept as plain tuples and turned into :class:`Source` only when asked for (to dead-letter a row
+    the database refused): a frozen dataclass per event would cost as much as building its row.
+    """
+
+    __slots__ = ("_refs",)
+
+    def __init__(self) -> None:
+        self._refs: list[tuple[str, int, int, int | None, Any]] = []  # topic, partition, offset, index, event
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Source, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[Source, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Source, Any] | list[tuple[Source, Any]]:
+        if isinstance(index, slice):
+            return [_source(ref) for ref in self._refs[index]]
+        return _source(self._refs[index])
+
+    def __iter__(self) -> Iterator[tuple[Source, Any]]:
+        return map(_source, self._refs)
+
+    def append(self, item: tuple[Source, Any]) -> None:
+        source, event = item
+        self._refs.append((source.topic, source.partition, source.offset, source.index, event))
+
+    def add(self, topic: str, partition: int, offset: int, index: int, event: Any) -> None:
+        self._refs.append((topic, partition, offset, index, event))
+
+    def add_record(self, topic: str, partition: int, offset: int, events: Sequence[Any]) -> None:
+        """Every event of one record, at indexes 0..n-1."""
+        self._refs.extend(zip(repeat(topic), repeat(partition), repeat(offset), range(len(events)), events))
+
+
+def _source(ref: tuple[str, int, int, int | None, Any]) -> tuple[Source, Any]:
+    topic, partition, offset, index, event = ref
+    return Source(topic, partition, offset, index), event
+
+
 @dataclass
 class TableRows:
     topic: str  # each table is fed by exactly one topic, the one of its event kind
     builder: RowBuilder
     rows: list[Row] = field(default_factory=list)
-    sources: list[tuple[Source, Any]] = field(default_factory=list)  # (where from, the decoded event)
+    sources: RowSources = field(default_factory=RowSources)  # (where from, the decoded event) per row
 
 
 class Batch:
@@ -63,15 +111,25 @@ class Batch:
             reason = f"undecodable record: {exc}"
             self.dead_letters.append(DeadLetter(Source(topic, partition, offset, None), reason, value or b""))
             return
-        for index, event in enumerate(events):
-            source = Source(topic, partition, offset, index)
+        build = builder.build
+        try:
+            rows = list(map(build, events))  # the common case: every event of the record is good
+        except PoisonEvent:
+            pass
+        else:
+            table.rows.extend(rows)
+            table.sources.add_record(topic, partition, offset, events)
+            self.events += len(rows)
+            return
+        for index, event in enumerate(events):  # some are poison: event by event, so the rest still go in
             try:
-                row = builder.build(event)
+                row = build(event)
             except PoisonEvent as exc:
+                source = Source(topic, partition, offset, index)
                 self.dead_letters.append(DeadLetter(source, str(exc), orjson.dumps(event)))
                 continue
             table.rows.append(row)
-            table.sources.append((source, event))
+            table.sources.add(topic, partition, offset, index, event)
             self.events += 1
 
     def is_ready(self, now: float, max_rows: int, max_wait_s: float) -> bool:
@@ -79,15 +137,10 @@ class Batch:
             return False
         return self.events >= max_rows or now - self.created_at >= max_wait_s
 
-    def dedup_token(self, table_name: str) -> str:
-        """A token naming exactly the offsets whose rows went into this table's insert."""
-        topic = self.tables[table_name].topic
-        spans = sorted(
-            f"{topic}:{partition}:{first}-{last}"
-            for (source_topic, partition), (first, last) in self.offsets.items()
-            if source_topic == topic
-        )
-        return "|".join(spans)
+    def dedup_token(self, topic: str, partition: int) -> str:
+        """A token naming exactly the offsets of one partition whose rows go into one insert."""
+        first, last = self.offsets[(topic, partition)]
+        return f"{topic}:{partition}:{first}-{last}"
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit: one past the last record of each partition."""

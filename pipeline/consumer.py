@@ -57,6 +57,11 @@ class Backoff:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
+PLAN_PREFIX = "lookout-plan:"
+# How long a consumer waits for the records of a write plan before writing without it.
+PLAN_PATIENCE_S = 30.0
+
+
 def group_id(settings: Settings, sink: str) -> str:
     """The sink's consumer group: ``lookout-<sink>`` with the default topic prefix ``lookout.``.
 
@@ -87,9 +92,7 @@ class SinkConsumer:
         self._clock = clock
         self.status = ConsumerStatus(name)
         self._stop = threading.Event()
-        self._builders = {
-            settings.topic(kind): RowBuilder(TABLES[kind], settings.retention_days_for) for kind in kinds
-        }
+        self._builders = {settings.topic(kind): RowBuilder(TABLES[kind], settings.retention_days_for) for kind in kinds}
         self._batch = self._new_batch()
         self._consumer: KafkaConsumer | None = None
         self._sink: Sink | None = None
@@ -97,6 +100,10 @@ class SinkConsumer:
         self._flushing = False
         self._positions: dict[TopicPartition, int] = {}
         self._lag_updated = 0.0
+        # partition -> (first, last) offsets a previous member planned to write but did not commit
+        self._plans: dict[TopicPartition, tuple[int, int]] = {}
+        self._plans_since = 0.0
+        self._newly_assigned: set[TopicPartition] = set()
 
     def stop(self) -> None:
         """Ask the loop to flush, commit and return (called from a signal handler or another thread)."""
@@ -108,16 +115,19 @@ class SinkConsumer:
     def run(self) -> None:
         self._batch = self._new_batch()
         self._positions.clear()
+        self._plans.clear()
         consumer = self._consumer = self._connect()
         self._sink = self._sink_factory()
         try:
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=5000)
+                if self._newly_assigned:
+                    self._load_plans(self._newly_assigned)
+                    self._newly_assigned = set()
                 for tp, messages in polled.items():
-                    for message in messages:
-                        self._batch.add(tp.topic, tp.partition, message.offset, message.value)
+                    self._add(tp, messages)
                     self._positions[tp] = messages[-1].offset + 1
-                if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
+                if self._ready():
                     self._flush()
                 self._update_lag(consumer)
             # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
@@ -163,6 +173,9 @@ class SinkConsumer:
         assert self._consumer is not None and self._sink is not None
         self._flushing = True
         try:
+            if not self._commit_plan(batch):
+                self._rewind(batch)
+                return
             dead = list(batch.dead_letters)
             for table_rows in batch.tables.values():
                 dead.extend(self._write_with_retry(batch, table_rows))
@@ -202,7 +215,13 @@ class SinkConsumer:
                 write(rows_and_sources[:middle], "")
                 write(rows_and_sources[middle:], "")
 
-        write(list(range(len(table_rows.rows))), batch.dedup_token(table.name))
+        # One insert per partition, each with a token naming its offsets: a re-delivered range is cut
+        # exactly as planned (see _load_plans), whatever other partitions share the batch this time.
+        by_partition: dict[int, list[int]] = {}
+        for index, (source, _event) in enumerate(table_rows.sources):
+            by_partition.setdefault(source.partition, []).append(index)
+        for partition, indexes in by_partition.items():
+            write(indexes, batch.dedup_token(table_rows.topic, partition))
         return dead
 
     def _retry(self, action: Callable[[], None], transient: tuple[type[Exception], ...]) -> None:
@@ -252,6 +271,78 @@ class SinkConsumer:
             time.sleep(min(0.1, max(0.0, deadline - self._clock())))
         return self._stop.is_set()
 
+    def _commit_plan(self, batch: Batch) -> bool:
+        """Record, before writing, which offsets this batch covers (the write plan).
+
+        The committed offsets stay where they are; their metadata names the last
+        offset of the batch in each partition. Whoever re-reads these partitions
+        after a crash or a rebalance cuts its first batch at the same offsets,
+        so its inserts carry the same deduplication tokens and ClickHouse drops
+        them, in the tables and in the rollups (see pipeline/sinks.py).
+        """
+        assert self._consumer is not None
+        plan = {
+            TopicPartition(topic, partition): OffsetAndMetadata(first, f"{PLAN_PREFIX}{last}", -1)
+            for (topic, partition), (first, last) in batch.offsets.items()
+        }
+        try:
+            self._consumer.commit(plan)
+            return True
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning(
+                "could not record the write plan; leaving the batch", extra={"sink": self.name, "error": str(exc)}
+            )
+            return False
+
+    def _rewind(self, batch: Batch) -> None:
+        """Give up a batch before writing it without skipping it: seek back to its first records.
+
+        Partitions that moved to another member are re-read there from the committed offsets.
+        """
+        assert self._consumer is not None
+        assigned = self._consumer.assignment()
+        for (topic, partition), (first, _last) in batch.offsets.items():
+            tp = TopicPartition(topic, partition)
+            if tp in assigned:
+                self._consumer.seek(tp, first)
+
+    def _load_plans(self, partitions: set[TopicPartition]) -> None:
+        """Read the write plans left by a member that wrote but did not commit."""
+        assert self._consumer is not None
+        for tp in partitions:
+            try:
+                committed = self._consumer.committed(tp, metadata=True, timeout_ms=5000)
+            except KafkaError:
+                continue
+            if committed is not None and committed.metadata.startswith(PLAN_PREFIX):
+                self._plans[tp] = (committed.offset, int(committed.metadata[len(PLAN_PREFIX) :]))
+                self._plans_since = self._clock()
+
+    def _add(self, tp: TopicPartition, messages: list) -> None:
+        """Add polled records to the batch, cutting it where a write plan ends."""
+        plan = self._plans.get(tp)
+        for message in messages:
+            if plan is not None and message.offset > plan[1]:
+                self._flush()  # the planned range is complete: write it exactly as planned
+                plan = None
+            self._batch.add(tp.topic, tp.partition, message.offset, message.value)
+
+    def _ready(self) -> bool:
+        """Flush now? Never while a planned range is incomplete, at once when one completes."""
+        planned = [
+            (tp, end) for tp, (_start, end) in self._plans.items() if (tp.topic, tp.partition) in self._batch.offsets
+        ]
+        if planned:
+            ends = [self._batch.offsets[(tp.topic, tp.partition)][1] for tp, _ in planned]
+            if all(last >= end for last, (_tp, end) in zip(ends, planned, strict=True)):
+                return True
+            if self._clock() - self._plans_since < PLAN_PATIENCE_S:
+                return False
+            # The planned records never came back (deleted by Kafka retention?): give up the plan.
+            log.warning("write plan not completed; writing without it", extra={"sink": self.name})
+            self._plans.clear()
+        return self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s)
+
     def _commit(self, batch: Batch) -> None:
         assert self._consumer is not None
         offsets = {
@@ -261,9 +352,11 @@ class SinkConsumer:
         try:
             self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
-            # The partitions moved to another member during the write: it will
-            # re-read these records and the idempotent sinks drop the repeats.
+            # The partitions moved to another member during the write: it re-reads these records
+            # following our plan, and the idempotent sinks drop the repeats.
             log.warning("offset commit failed after a rebalance", extra={"sink": self.name, "error": str(exc)})
+        for tp in offsets:
+            self._plans.pop(tp, None)
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         """Lag per partition from the broker's high-water mark (sent with every fetch) and our position."""
@@ -287,6 +380,11 @@ class SinkConsumer:
         except _Abandon:
             pass
         self._batch = self._new_batch()
+        self._plans.clear()  # the next assignment brings its own
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        # Their write plans are read after the poll that assigned them returns (not inside it).
+        self._newly_assigned |= set(partitions)
 
 
 class _Abandon(Exception):
@@ -302,5 +400,4 @@ class _Revocation(ConsumerRebalanceListener):
             self._owner.revoked()
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
-
+        self._owner.assigned(assigned)

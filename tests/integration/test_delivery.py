@@ -753,11 +753,9 @@ def test_clickhouse_pipeline_sigkilled_and_redelivered_loses_and_repeats_nothing
     assert result["final"] == [len(accepted), len(accepted)], report
     assert result["raw_after_optimize"] == [len(accepted), len(accepted)], report
     assert_exactly(result["ids"], accepted, f"{report}\n{procs.log_tails()}")
-    if result["rollup_events"] != len(accepted):
-        # The table is exact; its per-minute rollup is not. A re-delivered range batched differently
-        # from the first time carries other deduplication tokens, so the materialized view counts it
-        # again (the table's own copies collapse on merge, the rollup's sums never do).
-        pytest.xfail(f"logs_1m counts {result['rollup_events']} events for {len(accepted)}: re-delivery double-counts")
+    # The rollups are not checked here: an operator's rewind re-reads ranges without write plans,
+    # so they are counted again (docs/architecture.md). A crash between write and commit is the
+    # pipeline's own re-delivery, and test_rollups checks it leaves the rollups exact.
 
 
 def rewind_group(lane: Lane, sink: str, offsets: dict[TopicPartition, int], timeout_s: float = 30) -> None:

@@ -430,7 +430,8 @@ def test_sending_never_blocks_even_when_the_collector_is_dead(make_client, tmp_p
     for i in range(100_000):
         client.send(log(f"m{i}"))
     assert time.perf_counter() - started < 2.0
-    assert client.stats.dropped > 0
+    if not spooled:
+        assert client.stats.dropped > 0  # memory is bounded; with a spool, disk may keep up with the flood
     assert client.close(timeout=0.5) is spooled  # without a spool what is still queued at the deadline is lost
     stats = client.stats
     assert stats.sent == 0 and stats.spooled + stats.dropped == 100_000
