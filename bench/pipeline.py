@@ -68,7 +68,7 @@ from lookout.topics import ensure_topics
 from pipeline.consumer import SinkConsumer
 from pipeline.rows import RowBuilder
 from pipeline.runner import PipelineThreads, build_consumers
-from pipeline.sinks import ClickHouseSink, PostgresSink
+from pipeline.sinks import ClickHouseSink, PostgresSink, to_arrow
 from warehouse import clickhouse, postgres
 from warehouse.tables import TABLES, Database, kinds_in
 
@@ -121,36 +121,6 @@ def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes, bytes
 def rows_of(dataset: Dataset, settings: Settings) -> list[tuple[Any, ...]]:
     builder = RowBuilder(TABLES[dataset.kind], settings.retention_days_for)
     return [builder.build(event) for _k, v in dataset.records for event in decode_events(v)]
-
-
-# --------------------------------------------------------------------------- the Arrow sink prototype
-
-
-class ArrowClickHouseSink(ClickHouseSink):
-    """A PROTOTYPE of a proposed change to pipeline/sinks.py (not used by Lookout itself): the same rows,
-    the same dedup token, but sent with ``insert_arrow`` instead of clickhouse-connect's Python Native
-    encoder. Selected with ``--sink-prototype arrow`` to measure what the change would give."""
-
-    def write(self, table: Any, rows: Sequence[Any], dedup_token: str) -> None:
-        import pyarrow as pa
-
-        from pipeline.sinks import SinkRejected, SinkUnavailable, _dedup_settings
-
-        if not rows:
-            return
-        try:
-            if self._client is None:
-                self._client = clickhouse.connect(self._dsn)
-            arrow = arrow_table(table, list(zip(*rows, strict=True)), pa)
-            self._client.insert_arrow(table.name, arrow, settings=_dedup_settings(dedup_token))
-        except clickhouse.ClickHouseUnavailable as exc:
-            raise SinkUnavailable(str(exc)) from exc
-        except Exception as exc:  # driver errors are sorted by clickhouse.translate
-            translated = clickhouse.translate(exc)
-            if isinstance(translated, clickhouse.ClickHouseRejected):
-                raise SinkRejected(str(translated)) from exc
-            self.close()
-            raise SinkUnavailable(str(translated)) from exc
 
 
 # --------------------------------------------------------------------------- counting rows
@@ -216,7 +186,6 @@ def run_consumer(
     run: int,
     profile_path: str | None,
     timeout_s: float,
-    prototype: str = "",
 ) -> SinkRun:
     database = Database.CLICKHOUSE if sink == "clickhouse" else Database.POSTGRES
     table = TABLES[dataset.kind].name
@@ -224,8 +193,7 @@ def run_consumer(
     counter.truncate()
     factory: Callable[[], Any]
     if sink == "clickhouse":
-        sink_class = ArrowClickHouseSink if prototype == "arrow" else ClickHouseSink
-        factory = lambda: sink_class(settings.clickhouse_dsn)  # noqa: E731
+        factory = lambda: ClickHouseSink(settings.clickhouse_dsn)  # noqa: E731
     else:
         factory = lambda: PostgresSink(settings.postgres_dsn)  # noqa: E731
     consumer = SinkConsumer(settings, sink, kinds_in(database), factory)
@@ -315,7 +283,6 @@ class Ceiling:
 
 
 def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: int) -> list[Ceiling]:
-    import pyarrow as pa
 
     table = TABLES["log"]
     client = clickhouse.connect(settings.clickhouse_dsn)
@@ -338,7 +305,7 @@ def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: in
         client.command(f"DROP TABLE IF EXISTS {scratch}")
         client.command(f"CREATE TABLE {scratch} AS {table.name}")
         prep = time.monotonic()
-        arrow_tables = [arrow_table(table, columns, pa) for columns in column_chunks]
+        arrow_tables = [to_arrow(table, columns) for columns in column_chunks]
         prepared = time.monotonic() - prep
         start = time.monotonic()
         for arrow in arrow_tables:
@@ -353,26 +320,6 @@ def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: in
     finally:
         client.close()
     return results
-
-
-def arrow_table(table: Any, columns: Sequence[Sequence[Any]], pa: Any) -> Any:
-    """A pyarrow table for ClickHouse from transposed row values (the types chDB maps onto the columns)."""
-    from warehouse.tables import ColumnType as T
-
-    arrays = []
-    for column, values in zip(table.columns, columns, strict=True):
-        t = column.type
-        if t in (T.TIMESTAMP, T.NULLABLE_TIMESTAMP):
-            arrays.append(pa.array(values, type=pa.timestamp("ms", tz="UTC")))
-        elif t in (T.INT, T.NULLABLE_INT):
-            arrays.append(pa.array(values, type=pa.uint64()))
-        elif t in (T.FLOAT, T.NULLABLE_FLOAT):
-            arrays.append(pa.array(values, type=pa.float64()))
-        elif t is T.BOOL:
-            arrays.append(pa.array(values, type=pa.bool_()))
-        else:
-            arrays.append(pa.array(values, type=pa.string()))
-    return pa.Table.from_arrays(arrays, names=table.column_names)
 
 
 def _content_hash(client: Any, table: str, columns: Sequence[str]) -> int:
@@ -614,13 +561,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collector-workers", type=int, default=2)
     parser.add_argument("--collector-threads", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=300, help="give up on a throughput run after (s)")
-    parser.add_argument(
-        "--sink-prototype",
-        choices=("", "arrow"),
-        default="",
-        help="'arrow': write ClickHouse with the insert_arrow prototype sink defined here (a proposal, "
-        "not Lookout's sink)",
-    )
     parser.add_argument("--profile", metavar="FILE", help="cProfile each consumer of run 1 into FILE.<sink>")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     args = parser.parse_args(argv)
@@ -656,9 +596,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"run {run}: pre-loaded {ds.events:,} {ds.kind} events in {seconds:.1f}s; consuming into {sink} ..."
                 )
                 profile = f"{args.profile}.{sink}" if (args.profile and run == 1) else None
-                result = run_consumer(run_settings, sink, ds, run, profile, args.timeout, args.sink_prototype)
-                if args.sink_prototype and sink == "clickhouse":
-                    result.sink = f"clickhouse [{args.sink_prototype} prototype]"
+                result = run_consumer(run_settings, sink, ds, run, profile, args.timeout)
                 sink_runs.append(result)
                 progress(
                     f"  {sink}: {result.events_per_s:,.0f} events/s ({result.seconds:.1f}s from start; "
