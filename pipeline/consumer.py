@@ -10,6 +10,7 @@ commit, and the idempotent sinks absorb the repeats.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import threading
@@ -57,6 +58,7 @@ class Backoff:
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
+POLL_MAX_RECORDS = 500
 PLAN_PREFIX = "lookout-plan:"
 # How long a consumer waits for the records of a write plan before writing without it.
 PLAN_PATIENCE_S = 30.0
@@ -113,6 +115,10 @@ class SinkConsumer:
         return Batch(self._builders, self._clock())
 
     def run(self) -> None:
+        # A batch holds hundreds of thousands of fresh tuples; the default collector thresholds
+        # would walk them all again and again while it fills (1-2 µs per event, docs/benchmarks.md).
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
         self._batch = self._new_batch()
         self._positions.clear()
         self._plans.clear()
@@ -120,7 +126,9 @@ class SinkConsumer:
         self._sink = self._sink_factory()
         try:
             while not self._stop.is_set():
-                polled = consumer.poll(timeout_ms=100, max_records=5000)
+                # A record carries up to a request's worth of events, so polls are kept small: a batch
+                # then closes near batch_max_rows instead of overshooting it by a whole poll.
+                polled = consumer.poll(timeout_ms=100, max_records=POLL_MAX_RECORDS)
                 if self._newly_assigned:
                     self._load_plans(self._newly_assigned)
                     self._newly_assigned = set()
