@@ -29,6 +29,7 @@ import orjson
 
 from lookout import keys
 from lookout.contract import validate_event
+from lookout.demo import ENDPOINTS, SERVICES
 from lookout.records import encode_events
 from lookout.settings import PROJECT_ROOT, Settings
 from lookout.stack import Stack
@@ -159,15 +160,6 @@ class CpuMeter:
 
 # --------------------------------------------------------------------------- events
 
-SERVICES = ("api-gateway", "payments", "auth", "chain-indexer")
-_ENDPOINTS = (
-    ("GET", "/v1/accounts/{id}"),
-    ("POST", "/v1/payments"),
-    ("GET", "/v1/payments/{id}"),
-    ("POST", "/v1/auth/login"),
-    ("GET", "/v1/assets"),
-    ("PUT", "/v1/kyc/{id}"),
-)
 _MESSAGES = (
     "request completed: payment captured for merchant account",
     "slow database query on accounts lookup, retrying with replica",
@@ -183,7 +175,7 @@ def _uuid(rng: random.Random) -> str:
 def log_event(rng: random.Random, ts_ms: int, service: str | None = None, **extra: Any) -> dict[str, Any]:
     """A realistic log event of about 400 bytes of JSON (no event_id: the collector assigns one)."""
     service = service or rng.choice(SERVICES)
-    method, endpoint = rng.choice(_ENDPOINTS)
+    method, endpoint = rng.choice(ENDPOINTS)
     request_id = _uuid(rng)
     event = {
         "kind": "log",
