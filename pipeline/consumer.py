@@ -59,9 +59,6 @@ class Backoff:
 
 
 POLL_MAX_RECORDS = 500
-PLAN_PREFIX = "lookout-plan:"
-# How long a consumer waits for the records of a write plan before writing without it.
-PLAN_PATIENCE_S = 30.0
 
 
 def group_id(settings: Settings, sink: str) -> str:
@@ -102,10 +99,6 @@ class SinkConsumer:
         self._flushing = False
         self._positions: dict[TopicPartition, int] = {}
         self._lag_updated = 0.0
-        # partition -> (first, last) offsets a previous member planned to write but did not commit
-        self._plans: dict[TopicPartition, tuple[int, int]] = {}
-        self._plans_since = 0.0
-        self._newly_assigned: set[TopicPartition] = set()
 
     def stop(self) -> None:
         """Ask the loop to flush, commit and return (called from a signal handler or another thread)."""
@@ -121,7 +114,6 @@ class SinkConsumer:
         gc.set_threshold(100_000, 50, 100)
         self._batch = self._new_batch()
         self._positions.clear()
-        self._plans.clear()
         consumer = self._consumer = self._connect()
         self._sink = self._sink_factory()
         try:
@@ -129,13 +121,11 @@ class SinkConsumer:
                 # A record carries up to a request's worth of events, so polls are kept small: a batch
                 # then closes near batch_max_rows instead of overshooting it by a whole poll.
                 polled = consumer.poll(timeout_ms=100, max_records=POLL_MAX_RECORDS)
-                if self._newly_assigned:
-                    self._load_plans(self._newly_assigned)
-                    self._newly_assigned = set()
                 for tp, messages in polled.items():
-                    self._add(tp, messages)
+                    for message in messages:
+                        self._batch.add(tp.topic, tp.partition, message.offset, message.value)
                     self._positions[tp] = messages[-1].offset + 1
-                if self._ready():
+                if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
                     self._flush()
                 self._update_lag(consumer)
             # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
@@ -181,9 +171,6 @@ class SinkConsumer:
         assert self._consumer is not None and self._sink is not None
         self._flushing = True
         try:
-            if not self._commit_plan(batch):
-                self._rewind(batch)
-                return
             dead = list(batch.dead_letters)
             for table_rows in batch.tables.values():
                 dead.extend(self._write_with_retry(batch, table_rows))
@@ -223,8 +210,8 @@ class SinkConsumer:
                 write(rows_and_sources[:middle], "")
                 write(rows_and_sources[middle:], "")
 
-        # One insert per partition, each with a token naming its offsets: a re-delivered range is cut
-        # exactly as planned (see _load_plans), whatever other partitions share the batch this time.
+        # One insert per partition, each with a token naming its offsets, so a re-delivered range cut
+        # the same way is dropped whatever other partitions share the batch this time.
         by_partition: dict[int, list[int]] = {}
         for index, (source, _event) in enumerate(table_rows.sources):
             by_partition.setdefault(source.partition, []).append(index)
@@ -279,29 +266,6 @@ class SinkConsumer:
             time.sleep(min(0.1, max(0.0, deadline - self._clock())))
         return self._stop.is_set()
 
-    def _commit_plan(self, batch: Batch) -> bool:
-        """Record, before writing, which offsets this batch covers (the write plan).
-
-        The committed offsets stay where they are; their metadata names the last
-        offset of the batch in each partition. Whoever re-reads these partitions
-        after a crash or a rebalance cuts its first batch at the same offsets,
-        so its inserts carry the same deduplication tokens and ClickHouse drops
-        them, in the tables and in the rollups (see pipeline/sinks.py).
-        """
-        assert self._consumer is not None
-        plan = {
-            TopicPartition(topic, partition): OffsetAndMetadata(first, f"{PLAN_PREFIX}{last}", -1)
-            for (topic, partition), (first, last) in batch.offsets.items()
-        }
-        try:
-            self._consumer.commit(plan)
-            return True
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning(
-                "could not record the write plan; leaving the batch", extra={"sink": self.name, "error": str(exc)}
-            )
-            return False
-
     def _rewind(self, batch: Batch) -> None:
         """Give up a batch before writing it without skipping it: seek back to its first records.
 
@@ -314,57 +278,22 @@ class SinkConsumer:
             if tp in assigned:
                 self._consumer.seek(tp, first)
 
-    def _load_plans(self, partitions: set[TopicPartition]) -> None:
-        """Read the write plans left by a member that wrote but did not commit."""
-        assert self._consumer is not None
-        for tp in partitions:
-            try:
-                committed = self._consumer.committed(tp, metadata=True, timeout_ms=5000)
-            except KafkaError:
-                continue
-            if committed is not None and committed.metadata.startswith(PLAN_PREFIX):
-                self._plans[tp] = (committed.offset, int(committed.metadata[len(PLAN_PREFIX) :]))
-                self._plans_since = self._clock()
-
-    def _add(self, tp: TopicPartition, messages: list) -> None:
-        """Add polled records to the batch, cutting it where a write plan ends."""
-        plan = self._plans.get(tp)
-        for message in messages:
-            if plan is not None and message.offset > plan[1]:
-                self._flush()  # the planned range is complete: write it exactly as planned
-                plan = None
-            self._batch.add(tp.topic, tp.partition, message.offset, message.value)
-
-    def _ready(self) -> bool:
-        """Flush now? Never while a planned range is incomplete, at once when one completes."""
-        planned = [
-            (tp, end) for tp, (_start, end) in self._plans.items() if (tp.topic, tp.partition) in self._batch.offsets
-        ]
-        if planned:
-            ends = [self._batch.offsets[(tp.topic, tp.partition)][1] for tp, _ in planned]
-            if all(last >= end for last, (_tp, end) in zip(ends, planned, strict=True)):
-                return True
-            if self._clock() - self._plans_since < PLAN_PATIENCE_S:
-                return False
-            # The planned records never came back (deleted by Kafka retention?): give up the plan.
-            log.warning("write plan not completed; writing without it", extra={"sink": self.name})
-            self._plans.clear()
-        return self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s)
-
     def _commit(self, batch: Batch) -> None:
         assert self._consumer is not None
+        # Only partitions still ours: the group coordinator would accept a commit for a partition that
+        # moved to another member during the write, and move that member's committed offset under it.
+        assigned = self._consumer.assignment()
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in batch.commit_offsets().items()
+            if TopicPartition(topic, partition) in assigned
         }
         try:
             self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The partitions moved to another member during the write: it re-reads these records
-            # following our plan, and the idempotent sinks drop the repeats.
+            # and the idempotent sinks drop the repeats.
             log.warning("offset commit failed after a rebalance", extra={"sink": self.name, "error": str(exc)})
-        for tp in offsets:
-            self._plans.pop(tp, None)
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         """Lag per partition from the broker's high-water mark (sent with every fetch) and our position."""
@@ -380,19 +309,18 @@ class SinkConsumer:
         self.status.lag = lag
 
     def revoked(self) -> None:
-        """Partitions are leaving this member: write what we hold for them now, or drop it."""
+        """A rebalance begins: give back the unwritten batch.
+
+        Its partitions are sought back to the batch's first records. kafka-python keeps the position
+        of a partition that stays with this member across the rebalance, so without the seek those
+        records would be skipped; a partition that moves away is read by its new owner from the
+        committed offset. Writing the batch here instead would retry inside the rebalance callback,
+        nesting polls while the sink is down.
+        """
         if self._flushing:
             return  # the write in progress finishes; its commit may fail, which re-delivery covers
-        try:
-            self._flush()
-        except _Abandon:
-            pass
+        self._rewind(self._batch)
         self._batch = self._new_batch()
-        self._plans.clear()  # the next assignment brings its own
-
-    def assigned(self, partitions: list[TopicPartition]) -> None:
-        # Their write plans are read after the poll that assigned them returns (not inside it).
-        self._newly_assigned |= set(partitions)
 
 
 class _Abandon(Exception):
@@ -408,4 +336,4 @@ class _Revocation(ConsumerRebalanceListener):
             self._owner.revoked()
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._owner.assigned(assigned)
+        pass

@@ -4,9 +4,10 @@ Both sinks are idempotent, which is what makes at-least-once transport
 effectively-once in the tables:
 - ClickHouse tables are ReplacingMergeTree keyed on event_id (re-delivered rows
   collapse; the query layer reads with FINAL), and each insert carries a
-  deduplication token built from the Kafka offsets it covers, so the common
-  re-delivery (the same batch again after a crash) is dropped at insert time
-  and never reaches the rollup materialized views twice.
+  deduplication token naming the Kafka offsets it covers, so a re-delivered
+  range cut the same way as the first time is dropped at insert time and never
+  reaches the rollup materialized views twice. A range cut differently is
+  counted again by the rollups (docs/architecture.md).
 - PostgreSQL inserts use ON CONFLICT (event_id, timestamp) DO NOTHING.
 Errors are sorted into :class:`SinkUnavailable` (pause and retry) and
 :class:`SinkRejected` (the data is bad: isolate the poison rows).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import requests
-from kafka import KafkaProducer
 
 from tests.integration.conftest import eventually
 from warehouse import clickhouse
@@ -116,80 +114,3 @@ def test_a_redelivered_batch_is_counted_once_in_raw_table_and_rollup(settings, n
     assert raw.result_rows[0][0] == 25
     assert rollup.result_rows[0][0] == 25
 
-
-def _produce_logs(settings, services, count):
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    now = int(time.time() * 1000)
-    for start in range(0, count, 10):
-        service = services[(start // 10) % len(services)]
-        events = [
-            {
-                "kind": "log",
-                "event_id": str(uuid.uuid4()),
-                "ts": now + i,
-                "service": service,
-                "instance": "",
-                "level": "info",
-                "message": f"planned {start + i}",
-            }
-            for i in range(10)
-        ]
-        producer.send(settings.topic("log"), key=service.encode(), value=orjson.dumps(events))
-    producer.flush()
-    producer.close()
-
-
-def test_a_crash_between_write_and_commit_leaves_tables_and_rollups_exact(settings, node):
-    """The pipeline's own re-delivery: written, not committed, then re-read with more records behind it."""
-    from lookout.topics import ensure_topics
-    from pipeline.consumer import SinkConsumer
-    from pipeline.sinks import ClickHouseSink
-
-    lane = settings.with_(kafka_topic_prefix=f"plan{uuid.uuid4().hex[:6]}.", batch_max_wait_s=0.3)
-    ensure_topics(lane)
-    services = [f"{lane.kafka_topic_prefix}svc{i}" for i in range(6)]  # spread over the topic's partitions
-
-    class CrashBeforeCommit(SinkConsumer):
-        def _commit(self, batch):
-            raise RuntimeError("simulated crash after the write, before the commit")
-
-    def consume(consumer: SinkConsumer) -> threading.Thread:
-        thread = threading.Thread(target=lambda: _swallow(consumer.run), daemon=True)
-        thread.start()
-        return thread
-
-    client = clickhouse.connect(settings.clickhouse_dsn)
-
-    def raw_count() -> int:
-        return client.query(
-            "SELECT count() FROM logs WHERE startsWith(service, {p:String})", parameters={"p": lane.kafka_topic_prefix}
-        ).result_rows[0][0]
-
-    _produce_logs(lane, services, 300)
-    crashing = CrashBeforeCommit(lane, "clickhouse", ["log"], lambda: ClickHouseSink(settings.clickhouse_dsn))
-    consume(crashing).join(60)
-    written_before_crash = raw_count()
-    assert written_before_crash > 0  # rows were written, and their offsets never committed
-
-    _produce_logs(lane, services, 200)  # the re-read range now has more records behind it
-    successor = SinkConsumer(lane, "clickhouse", ["log"], lambda: ClickHouseSink(settings.clickhouse_dsn))
-    thread = consume(successor)
-    try:
-        eventually(lambda: raw_count() >= 500, timeout_s=60)
-        time.sleep(1.0)  # room for a (wrong) duplicate insert to land
-    finally:
-        successor.stop()
-        thread.join(30)
-    rollup = client.query(
-        "SELECT sum(events) FROM logs_1m WHERE startsWith(service, {p:String})",
-        parameters={"p": lane.kafka_topic_prefix},
-    ).result_rows[0][0]
-    assert raw_count() == 500  # not even a duplicate waiting for a merge: the re-written batch was dropped
-    assert rollup == 500
-
-
-def _swallow(run) -> None:
-    try:
-        run()
-    except RuntimeError:
-        pass  # the simulated crash ends this consumer, as SIGKILL would end its process
