@@ -358,12 +358,9 @@ def measure(
         f"load {result.loadavg_1m:.1f}"
     )
     if not args.skip_open_loop and result.max_events_per_s > 0:
-        rate_events = result.max_events_per_s / 2
+        rate_events = args.open_rate or result.max_events_per_s / 2
         rate_rps = rate_events / bodies.batch
-        progress(
-            f"  open loop at half of it: {rate_events:,.0f} events/s = {rate_rps:,.1f} req/s, "
-            f"{args.open_duration:.0f}s ..."
-        )
+        progress(f"  open loop at {rate_events:,.0f} events/s = {rate_rps:,.1f} req/s, {args.open_duration:.0f}s ...")
         opened = open_loop(
             collector.port, env.ingest_key, bodies.gzipped, rate_rps, args.pool, args.warmup, args.open_duration
         )
@@ -446,11 +443,12 @@ def print_table(results: list[Result], targets: bool = True) -> None:
             if batch == 1000:
                 p99s = [r.open_p99_ms for r in rows if r.open_p99_ms is not None]
                 ok_rate = best.max_events_per_s >= 50_000
-                ok_p99 = bool(p99s) and min(p99s) < 200
+                # Every run must meet the latency target, not just the luckiest one.
+                ok_p99 = bool(p99s) and max(p99s) < 200
                 line += (
                     f"; target >= 50,000 events/s: {'PASS' if ok_rate else 'FAIL'}; "
-                    f"p99 at half load < 200 ms: {'PASS' if ok_p99 else 'FAIL'} "
-                    f"(best {min(p99s) if p99s else float('nan'):.1f} ms)"
+                    f"open-loop p99 < 200 ms in every run: {'PASS' if ok_p99 else 'FAIL'} "
+                    f"(worst {max(p99s) if p99s else float('nan'):.1f} ms)"
                 )
             print(line)
 
@@ -494,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-threads", default="4,8,16")
     parser.add_argument("--sweep-compression", default="gzip,none,lz4")
     parser.add_argument("--concurrency", type=int, default=12, help="closed-loop client connections (default 12)")
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=0,
+        help="open-loop events/s (default: half the measured maximum; 25000 = half the 50,000 target)",
+    )
     parser.add_argument("--pool", type=int, default=48, help="open-loop client connections (default 48)")
     parser.add_argument("--duration", type=float, default=15.0, help="closed-loop measured seconds (default 15)")
     parser.add_argument("--open-duration", type=float, default=20.0, help="open-loop measured seconds (default 20)")
