@@ -31,8 +31,9 @@ NDJSON = "application/x-ndjson"
 EVENT = {"kind": "log", "timestamp": 1714566896789, "service": "api", "level": "info", "message": "hi"}
 
 
-def parse(data: bytes, content_type: str | None = JSON, encoding: str | None = None,
-          limits: BodyLimits = LIMITS) -> list[object]:
+def parse(
+    data: bytes, content_type: str | None = JSON, encoding: str | None = None, limits: BodyLimits = LIMITS
+) -> list[object]:
     parsed = parse_body(data, content_type, encoding, limits)
     assert isinstance(parsed, ParsedBody)
     return parsed.items
@@ -40,10 +41,14 @@ def parse(data: bytes, content_type: str | None = JSON, encoding: str | None = N
 
 def test_status_codes_of_the_errors() -> None:
     assert (MalformedBody.status, BodyTooLarge.status, UnsupportedMediaType.status, UnsupportedEncoding.status) == (
-        400, 413, 415, 415
+        400,
+        413,
+        415,
+        415,
     )
-    assert all(issubclass(cls, BodyError) for cls in (MalformedBody, BodyTooLarge, UnsupportedMediaType,
-                                                      UnsupportedEncoding))
+    assert all(
+        issubclass(cls, BodyError) for cls in (MalformedBody, BodyTooLarge, UnsupportedMediaType, UnsupportedEncoding)
+    )
     assert MalformedBody("x").reason == "x"
 
 
@@ -111,9 +116,15 @@ def test_utf8_bom_is_tolerated() -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
-     'application/json; charset="utf-8"', "application/json; charset=utf8", "application/x-ndjson",
-     "application/ndjson; charset=utf-8"],
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "application/json; charset=utf8",
+        "application/x-ndjson",
+        "application/ndjson; charset=utf-8",
+    ],
 )
 def test_accepted_media_types(content_type: str) -> None:
     assert parse(orjson.dumps(EVENT), content_type) == [EVENT]
@@ -121,9 +132,18 @@ def test_accepted_media_types(content_type: str) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-     "application/json-seq", "application/jsonl", "application/json; charset=latin-1",
-     "application/json; charset=utf-16", "application/x-protobuf"],
+    [
+        None,
+        "",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json-seq",
+        "application/jsonl",
+        "application/json; charset=latin-1",
+        "application/json; charset=utf-16",
+        "application/x-protobuf",
+    ],
 )
 def test_rejected_media_types(content_type: str | None) -> None:
     with pytest.raises(UnsupportedMediaType):
@@ -157,8 +177,14 @@ def test_concatenated_gzip_members_are_one_body() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"not gzip at all", gzip.compress(b"[1, 2, 3]" * 100)[:-12], gzip.compress(b"[]")[:12],
-     gzip.compress(b"[]") + b"trailing garbage", zlib.compress(b"[]")],
+    [
+        b"",
+        b"not gzip at all",
+        gzip.compress(b"[1, 2, 3]" * 100)[:-12],
+        gzip.compress(b"[]")[:12],
+        gzip.compress(b"[]") + b"trailing garbage",
+        zlib.compress(b"[]"),
+    ],
 )
 def test_invalid_gzip(data: bytes) -> None:
     with pytest.raises(MalformedBody, match="invalid gzip data"):
@@ -294,6 +320,9 @@ def test_ndjson_blank_lines_and_crlf() -> None:
 
 
 def test_ndjson_deep_nesting_is_a_bad_item() -> None:
-    items = parse(b'{"a": 1}\n' + b"[" * 5000 + b"\n", NDJSON,
-                  limits=BodyLimits(max_body_bytes=MIB, max_events=100, max_event_bytes=10_000))
+    items = parse(
+        b'{"a": 1}\n' + b"[" * 5000 + b"\n",
+        NDJSON,
+        limits=BodyLimits(max_body_bytes=MIB, max_events=100, max_event_bytes=10_000),
+    )
     assert items[0] == {"a": 1} and isinstance(items[1], BadItem)

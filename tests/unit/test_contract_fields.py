@@ -5,25 +5,18 @@ from __future__ import annotations
 import pytest
 
 from lookout.contract import LEVEL_ALIASES, LEVELS, InvalidEvent, validate_event
+from tests.unit.contract_samples import MINIMAL
 
 NOW = 1_714_566_896_789
-BASE: dict[str, dict[str, object]] = {
-    "log": {"level": "info", "message": "hello"},
-    "api_metric": {"endpoint": "/x", "method": "GET", "status_code": 200, "response_time_ms": 1.0},
-    "system_metric": {"metric_type": "cpu", "metric_name": "cpu.utilization", "value": 0.5},
-    "blockchain_event": {"event_type": "Transfer"},
-    "admin_audit": {"action": "login"},
-    "security_event": {"event_type": "failed_login", "severity": "low"},
-}
 
 
 def value_of(kind: str, name: str, value: object) -> object:
-    event = {"kind": kind, "timestamp": NOW, "service": "api", **BASE[kind], name: value}
+    event = {"kind": kind, "timestamp": NOW, "service": "api", **MINIMAL[kind], name: value}
     return validate_event(event, NOW).fields[name]
 
 
 def reason_for(kind: str, name: str, value: object) -> str:
-    event = {"kind": kind, "timestamp": NOW, "service": "api", **BASE[kind], name: value}
+    event = {"kind": kind, "timestamp": NOW, "service": "api", **MINIMAL[kind], name: value}
     with pytest.raises(InvalidEvent) as info:
         validate_event(event, NOW)
     return info.value.reason
@@ -35,18 +28,38 @@ def reason_for(kind: str, name: str, value: object) -> str:
 @pytest.mark.parametrize(
     ("kind", "name", "max_len"),
     [
-        ("log", "category", 50), ("log", "event_type", 50), ("log", "user_id", 64), ("log", "admin_id", 64),
-        ("log", "session_id", 100), ("log", "request_id", 64), ("log", "correlation_id", 64),
-        ("log", "user_agent", 1024), ("log", "endpoint", 255), ("log", "error_code", 50),
-        ("log", "message", 65536), ("log", "error_message", 65536), ("log", "error_stack", 65536),
-        ("api_metric", "endpoint", 255), ("api_metric", "error_type", 50), ("api_metric", "user_id", 64),
-        ("system_metric", "metric_type", 50), ("system_metric", "metric_name", 100), ("system_metric", "unit", 20),
-        ("blockchain_event", "contract_address", 42), ("blockchain_event", "transaction_hash", 66),
-        ("blockchain_event", "block_hash", 66), ("blockchain_event", "event_signature", 66),
-        ("blockchain_event", "raw_data", 65536), ("blockchain_event", "last_processing_error", 65536),
-        ("admin_audit", "action", 100), ("admin_audit", "resource_type", 50), ("admin_audit", "resource_id", 255),
-        ("admin_audit", "justification", 65536), ("admin_audit", "approved_by", 64),
-        ("security_event", "automatic_action_taken", 100), ("security_event", "investigation_notes", 65536),
+        ("log", "category", 50),
+        ("log", "event_type", 50),
+        ("log", "user_id", 64),
+        ("log", "admin_id", 64),
+        ("log", "session_id", 100),
+        ("log", "request_id", 64),
+        ("log", "correlation_id", 64),
+        ("log", "user_agent", 1024),
+        ("log", "endpoint", 255),
+        ("log", "error_code", 50),
+        ("log", "message", 65536),
+        ("log", "error_message", 65536),
+        ("log", "error_stack", 65536),
+        ("api_metric", "endpoint", 255),
+        ("api_metric", "error_type", 50),
+        ("api_metric", "user_id", 64),
+        ("system_metric", "metric_type", 50),
+        ("system_metric", "metric_name", 100),
+        ("system_metric", "unit", 20),
+        ("blockchain_event", "contract_address", 42),
+        ("blockchain_event", "transaction_hash", 66),
+        ("blockchain_event", "block_hash", 66),
+        ("blockchain_event", "event_signature", 66),
+        ("blockchain_event", "raw_data", 65536),
+        ("blockchain_event", "last_processing_error", 65536),
+        ("admin_audit", "action", 100),
+        ("admin_audit", "resource_type", 50),
+        ("admin_audit", "resource_id", 255),
+        ("admin_audit", "justification", 65536),
+        ("admin_audit", "approved_by", 64),
+        ("security_event", "automatic_action_taken", 100),
+        ("security_event", "investigation_notes", 65536),
         ("security_event", "investigated_by", 64),
     ],
 )
@@ -81,11 +94,30 @@ def test_nul_characters_are_rejected_everywhere() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("error", "error"), ("ERROR", "error"), ("Warn", "warn"), ("WARN", "warn"), ("warning", "warn"),
-        ("WARNING", "warn"), ("info", "info"), ("INFO", "info"), ("debug", "debug"), ("trace", "trace"),
-        ("fatal", "error"), ("FATAL", "error"), ("critical", "error"), ("crit", "error"), ("err", "error"),
-        ("emerg", "error"), ("alert", "error"), ("panic", "error"), ("severe", "error"), ("notice", "info"),
-        ("informational", "info"), ("http", "info"), ("verbose", "debug"), ("silly", "trace"),
+        ("error", "error"),
+        ("ERROR", "error"),
+        ("Warn", "warn"),
+        ("WARN", "warn"),
+        ("warning", "warn"),
+        ("WARNING", "warn"),
+        ("info", "info"),
+        ("INFO", "info"),
+        ("debug", "debug"),
+        ("trace", "trace"),
+        ("fatal", "error"),
+        ("FATAL", "error"),
+        ("critical", "error"),
+        ("crit", "error"),
+        ("err", "error"),
+        ("emerg", "error"),
+        ("alert", "error"),
+        ("panic", "error"),
+        ("severe", "error"),
+        ("notice", "info"),
+        ("informational", "info"),
+        ("http", "info"),
+        ("verbose", "debug"),
+        ("silly", "trace"),
     ],
 )
 def test_level_aliases(given: str, expected: str) -> None:
@@ -157,9 +189,12 @@ def test_integral_floats_count_as_integers() -> None:
 @pytest.mark.parametrize(
     ("kind", "name", "maximum"),
     [
-        ("log", "request_size_bytes", 2**63 - 1), ("log", "response_size_bytes", 2**63 - 1),
-        ("api_metric", "request_size_bytes", 2**63 - 1), ("api_metric", "concurrent_requests", 2**32 - 1),
-        ("blockchain_event", "block_number", 2**63 - 1), ("blockchain_event", "log_index", 2**32 - 1),
+        ("log", "request_size_bytes", 2**63 - 1),
+        ("log", "response_size_bytes", 2**63 - 1),
+        ("api_metric", "request_size_bytes", 2**63 - 1),
+        ("api_metric", "concurrent_requests", 2**32 - 1),
+        ("blockchain_event", "block_number", 2**63 - 1),
+        ("blockchain_event", "log_index", 2**32 - 1),
         ("blockchain_event", "processing_attempts", 2**32 - 1),
     ],
 )
@@ -169,7 +204,8 @@ def test_non_negative_integers(kind: str, name: str, maximum: int) -> None:
     for value in (-1, maximum + 1, 1e30, False, "1", 0.5):
         assert reason_for(kind, name, value).startswith(f"{name}: must be an integer ")
     assert reason_for(kind, name, -1) in (
-        f"{name}: must be an integer >= 0", f"{name}: must be an integer between 0 and {maximum}"
+        f"{name}: must be an integer >= 0",
+        f"{name}: must be an integer between 0 and {maximum}",
     )
 
 
@@ -184,8 +220,11 @@ def test_integer_defaults() -> None:
 @pytest.mark.parametrize(
     ("kind", "name"),
     [
-        ("log", "response_time_ms"), ("api_metric", "response_time_ms"), ("api_metric", "database_query_time_ms"),
-        ("api_metric", "external_api_time_ms"), ("api_metric", "memory_usage_mb"),
+        ("log", "response_time_ms"),
+        ("api_metric", "response_time_ms"),
+        ("api_metric", "database_query_time_ms"),
+        ("api_metric", "external_api_time_ms"),
+        ("api_metric", "memory_usage_mb"),
     ],
 )
 def test_non_negative_numbers(kind: str, name: str) -> None:
@@ -219,8 +258,11 @@ def test_unbounded_numbers_still_must_be_finite() -> None:
 @pytest.mark.parametrize(
     ("kind", "name"),
     [
-        ("api_metric", "cache_hit"), ("blockchain_event", "processed"), ("admin_audit", "approval_required"),
-        ("security_event", "investigated"), ("security_event", "false_positive"),
+        ("api_metric", "cache_hit"),
+        ("blockchain_event", "processed"),
+        ("admin_audit", "approval_required"),
+        ("security_event", "investigated"),
+        ("security_event", "false_positive"),
     ],
 )
 def test_booleans(kind: str, name: str) -> None:
@@ -237,8 +279,12 @@ def test_booleans(kind: str, name: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "name"),
     [
-        ("log", "request_data"), ("log", "response_data"), ("blockchain_event", "decoded_data"),
-        ("admin_audit", "old_values"), ("admin_audit", "new_values"), ("security_event", "threat_indicators"),
+        ("log", "request_data"),
+        ("log", "response_data"),
+        ("blockchain_event", "decoded_data"),
+        ("admin_audit", "old_values"),
+        ("admin_audit", "new_values"),
+        ("security_event", "threat_indicators"),
     ],
 )
 def test_json_values(kind: str, name: str) -> None:
@@ -273,8 +319,20 @@ def test_ip_addresses(given: object, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["01.2.3.4", "256.0.0.1", "1.2.3", "10.0.0.1 ", "localhost", "10.0.0.0/8", "fe80::1%eth0", "::g", "1.2.3.4\x00",
-     167772161, True, ["10.0.0.1"]],
+    [
+        "01.2.3.4",
+        "256.0.0.1",
+        "1.2.3",
+        "10.0.0.1 ",
+        "localhost",
+        "10.0.0.0/8",
+        "fe80::1%eth0",
+        "::g",
+        "1.2.3.4\x00",
+        167772161,
+        True,
+        ["10.0.0.1"],
+    ],
 )
 def test_ip_addresses_rejected(value: object) -> None:
     assert reason_for("log", "ip_address", value).startswith("ip_address: must be an IPv4 or IPv6 address")
