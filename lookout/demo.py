@@ -120,7 +120,10 @@ class DemoTraffic:
     """Sends ``rate`` events per second until stopped."""
 
     def __init__(self, endpoint: str, api_key: str, rate: float = 50.0, seed: int | None = None) -> None:
-        self._client = Client(endpoint, api_key, service="lookout-demo", batch_size=200, flush_interval=1.0)
+        # A short backoff cap: a demo should show data again within seconds of a hiccup.
+        self._client = Client(
+            endpoint, api_key, service="lookout-demo", batch_size=200, flush_interval=1.0, backoff_cap=2.0
+        )
         self._rate = rate
         self._rng = random.Random(seed)
         self._stop = threading.Event()
