@@ -4,7 +4,7 @@ Several nodes may run a scheduler; each periodic job runs on one of them at a
 time: a job first takes a Redis lock named after it (SET NX with an expiry),
 and a node that cannot take it skips that run. The expiry frees the lock if
 its holder dies mid-job. Alert rule evaluation joins these jobs with the
-alerting work; today the scheduler runs the warehouse's retention job.
+alerting work; today the scheduler runs the warehouse's retention and rollup jobs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from lookout.settings import Settings
-from warehouse import retention
+from warehouse import clickhouse, retention, rollups
 
 log = logging.getLogger(__name__)
 
@@ -63,4 +63,23 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         name="retention",
         next_run_time=datetime.now(UTC),
     )
+    # Rollups recomputed from the deduplicated raw rows for the minutes recent inserts touched.
+    scheduler.add_job(
+        lock.run_if_leader,
+        "interval",
+        seconds=settings.rollup_interval_s,
+        args=["rollups", max(60, int(settings.rollup_interval_s * 4)), lambda: _refresh_rollups(settings)],
+        id="rollups",
+        name="rollups",
+        max_instances=1,
+        coalesce=True,
+    )
     return scheduler
+
+
+def _refresh_rollups(settings: Settings) -> None:
+    client = clickhouse.connect(settings.clickhouse_dsn)
+    try:
+        rollups.refresh(client)
+    finally:
+        client.close()

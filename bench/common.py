@@ -30,7 +30,7 @@ import orjson
 from lookout import keys
 from lookout.contract import validate_event
 from lookout.demo import ENDPOINTS, SERVICES
-from lookout.records import encode_events
+from lookout.records import RecordValue, encode_events
 from lookout.settings import PROJECT_ROOT, Settings
 from lookout.stack import Stack
 from lookout.stack.base import find_free_port
@@ -217,8 +217,8 @@ def security_event(rng: random.Random, ts_ms: int, **extra: Any) -> dict[str, An
     return event
 
 
-def wire_records(events: Sequence[dict[str, Any]], now_ms: int) -> list[tuple[bytes, bytes]]:
-    """(key, value) Kafka records exactly as the collector builds them for one request of ``events``:
+def wire_records(events: Sequence[dict[str, Any]], now_ms: int) -> list[tuple[bytes, RecordValue]]:
+    """(key, value and headers) Kafka records exactly as the collector builds them for one request of ``events``:
     validated, in the compact wire form, grouped by service, packed by lookout.records.encode_events."""
     groups: dict[str, list[bytes]] = {}
     for raw in events:

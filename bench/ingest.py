@@ -82,7 +82,7 @@ def build_bodies(batch: int, count: int, seed: int = 7) -> Bodies:
         raw = orjson.dumps(events)
         raw_total += len(raw)
         gzipped.append(gzip.compress(raw, compresslevel=6))
-        records.extend(value for _key, value in wire_records(events, now))
+        records.extend(record.value for _key, record in wire_records(events, now))
     return Bodies(
         batch=batch,
         gzipped=gzipped,

@@ -11,12 +11,13 @@ Throughput (per sink, ``--repeat`` runs):
   thread and the clock runs from its start until ``SELECT count()`` shows every row. Each run uses
   fresh topics (a new topic prefix) and truncated tables, so no run is deduplicated against another.
 
-Ceilings, measured in the same run on the same rows (built by pipeline.rows.RowBuilder, untimed):
-  - ClickHouse: clickhouse-connect's column-oriented ``insert`` (what the sink does today), and
-    ``insert_arrow`` of pyarrow tables (the fastest insert clickhouse-connect offers), in chunks of
-    LOOKOUT_BATCH_MAX_ROWS rows, into a scratch copy of the table.
-  - PostgreSQL: a raw ``COPY ... FROM STDIN`` of the same rows (psycopg ``write_row``) into a scratch
-    copy of the table, in chunks of the same size.
+Ceilings, measured in the same run on the same rows, into a scratch copy of the table, in chunks of
+LOOKOUT_BATCH_MAX_ROWS rows:
+  - ClickHouse: ``insert_arrow`` (the fastest insert clickhouse-connect offers) of the rows the run
+    stored, read back as Arrow (untimed); and the sink's own JSON insert of the same records without
+    Kafka. Both are checked to store the same values as the pipeline did.
+  - PostgreSQL: a raw ``COPY ... FROM STDIN`` of the same rows (built by pipeline.rows.RowBuilder,
+    untimed; psycopg ``write_row``).
 
 Freshness (``--fresh-rate`` events/s for ``--fresh-duration`` s):
   The collector runs under gunicorn and the pipeline (both consumers) in this process, as in
@@ -43,7 +44,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -62,13 +63,13 @@ from bench.common import (
     security_event,
     wire_records,
 )
-from lookout.records import decode_events
+from lookout.records import RecordValue, decode_events, json_rows
 from lookout.settings import Settings
 from lookout.topics import ensure_topics
 from pipeline.consumer import SinkConsumer
 from pipeline.rows import RowBuilder
 from pipeline.runner import PipelineThreads, build_consumers
-from pipeline.sinks import ClickHouseSink, PostgresSink, to_arrow
+from pipeline.sinks import ClickHouseSink, PostgresSink
 from warehouse import clickhouse, postgres
 from warehouse.tables import TABLES, Database, kinds_in
 
@@ -79,25 +80,25 @@ from warehouse.tables import TABLES, Database, kinds_in
 class Dataset:
     kind: str
     events: int
-    records: list[tuple[bytes, bytes]]  # (key, value) as the collector produces them
+    records: list[tuple[bytes, RecordValue]]  # (key, value and headers) as the collector produces them
 
     @property
     def payload_bytes(self) -> int:
-        return sum(len(v) for _k, v in self.records)
+        return sum(len(r.value) for _k, r in self.records)
 
 
 def make_dataset(kind: str, count: int, request_size: int, seed: int) -> Dataset:
     rng = random.Random(seed)
     now = int(time.time() * 1000)
     make = log_event if kind == "log" else security_event
-    records: list[tuple[bytes, bytes]] = []
+    records: list[tuple[bytes, RecordValue]] = []
     for start in range(0, count, request_size):
         n = min(request_size, count - start)
         records.extend(wire_records([make(rng, now - rng.randint(0, 3_600_000)) for _ in range(n)], now))
     return Dataset(kind, count, records)
 
 
-def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes, bytes]]) -> float:
+def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes, RecordValue]]) -> float:
     """Produce the records (compression as the collector would) and wait for every ack; seconds taken."""
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -109,7 +110,7 @@ def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes, bytes
     )
     try:
         start = time.monotonic()
-        futures = [producer.send(topic, key=k, value=v) for k, v in records]
+        futures = [producer.send(topic, key=k, value=r.value, headers=r.headers) for k, r in records]
         producer.flush(120)
         for f in futures:
             f.get(30)
@@ -118,9 +119,9 @@ def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes, bytes
         producer.close(10)
 
 
-def rows_of(dataset: Dataset, settings: Settings) -> list[tuple[Any, ...]]:
-    builder = RowBuilder(TABLES[dataset.kind], settings.retention_days_for)
-    return [builder.build(event) for _k, v in dataset.records for event in decode_events(v)]
+def rows_of(dataset: Dataset) -> list[tuple[Any, ...]]:
+    builder = RowBuilder(TABLES[dataset.kind])
+    return [builder.build(event) for _k, r in dataset.records for event in decode_events(r.value)]
 
 
 # --------------------------------------------------------------------------- counting rows
@@ -193,7 +194,7 @@ def run_consumer(
     counter.truncate()
     factory: Callable[[], Any]
     if sink == "clickhouse":
-        factory = lambda: ClickHouseSink(settings.clickhouse_dsn)  # noqa: E731
+        factory = lambda: ClickHouseSink.from_settings(settings)  # noqa: E731
     else:
         factory = lambda: PostgresSink(settings.postgres_dsn)  # noqa: E731
     consumer = SinkConsumer(settings, sink, kinds_in(database), factory)
@@ -282,40 +283,60 @@ class Ceiling:
         return self.rows / self.seconds
 
 
-def clickhouse_ceilings(settings: Settings, rows: list[tuple[Any, ...]], run: int) -> list[Ceiling]:
+def clickhouse_ceilings(settings: Settings, dataset: Dataset, run: int) -> list[Ceiling]:
+    """Right after a consumer run, whose rows are in ``logs``: the same rows again, without Kafka.
 
+    - insert_arrow of the stored rows (read back as Arrow, untimed), in chunks of batch_max_rows: the
+      fastest insert clickhouse-connect offers, with rows already built.
+    - the sink's own JSON insert (ClickHouseSink.write) of the same records: what the pipeline costs
+      on top of the database, minus Kafka.
+    """
     table = TABLES["log"]
     client = clickhouse.connect(settings.clickhouse_dsn)
     scratch = "bench_logs_ceiling"
-    chunk_rows = settings.batch_max_rows
+    columns = [c for c in table.column_names]
     results = []
     try:
-        # Column-oriented insert, exactly the sink's call, data already transposed (as the sink's zip does).
-        client.command(f"DROP TABLE IF EXISTS {scratch}")
-        client.command(f"CREATE TABLE {scratch} AS {table.name}")
-        column_chunks = [list(zip(*chunk, strict=True)) for chunk in chunks(rows, chunk_rows)]
-        start = time.monotonic()
-        for columns in column_chunks:
-            client.insert(scratch, columns, column_names=table.column_names, column_oriented=True)
-        results.append(Ceiling("clickhouse insert (column-oriented)", run, len(rows), time.monotonic() - start))
-        _check_count(client, scratch, len(rows))
-        reference = _content_hash(client, scratch, table.column_names)
-
-        # Arrow: build the tables first (untimed, reported), then insert_arrow.
-        client.command(f"DROP TABLE IF EXISTS {scratch}")
-        client.command(f"CREATE TABLE {scratch} AS {table.name}")
         prep = time.monotonic()
-        arrow_tables = [to_arrow(table, columns) for columns in column_chunks]
+        stored = client.query_arrow(f"SELECT {', '.join(columns)} FROM {table.name}")
+        reference = _content_hash(client, table.name, columns)
+        step = settings.batch_max_rows
+        arrow_chunks = [stored.slice(offset, step) for offset in range(0, stored.num_rows, step)]
         prepared = time.monotonic() - prep
+        client.command(f"DROP TABLE IF EXISTS {scratch}")
+        client.command(f"CREATE TABLE {scratch} AS {table.name}")
         start = time.monotonic()
-        for arrow in arrow_tables:
+        for arrow in arrow_chunks:
             client.insert_arrow(scratch, arrow)
         results.append(
-            Ceiling("clickhouse insert_arrow", run, len(rows), time.monotonic() - start, prepare_seconds=prepared)
+            Ceiling("clickhouse insert_arrow", run, stored.num_rows, time.monotonic() - start, prepare_seconds=prepared)
         )
-        _check_count(client, scratch, len(rows))
-        if _content_hash(client, scratch, table.column_names) != reference:
-            raise RuntimeError("insert_arrow stored different values than the column-oriented insert")
+        _check_count(client, scratch, dataset.events)
+        if _content_hash(client, scratch, columns) != reference:
+            raise RuntimeError("insert_arrow stored different values than the pipeline")
+
+        client.command(f"DROP TABLE IF EXISTS {scratch}")
+        client.command(f"CREATE TABLE {scratch} AS {table.name}")
+        sink = ClickHouseSink.from_settings(settings)
+        scratch_table = replace(table, name=scratch)
+        groups: list[list[bytes]] = [[]]
+        events = 0
+        for _key, record in dataset.records:
+            if events >= step:
+                groups.append([])
+                events = 0
+            groups[-1].append(json_rows(record.value))
+            events += record.events
+        start = time.monotonic()
+        for group in groups:
+            sink.write(scratch_table, group, "")
+        results.append(Ceiling("clickhouse sink JSON insert, no Kafka", run, dataset.events, time.monotonic() - start))
+        sink.close()
+        _check_count(client, scratch, dataset.events)
+        if _content_hash(client, scratch, [c for c in columns if c != "event_id"]) != _content_hash(
+            client, table.name, [c for c in columns if c != "event_id"]
+        ):
+            raise RuntimeError("the sink's insert stored different values than the pipeline")
         client.command(f"DROP TABLE IF EXISTS {scratch}")
     finally:
         client.close()
@@ -585,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"LOOKOUT_KAFKA_COMPRESSION": args.compression, "LOOKOUT_LOG_LEVEL": "WARNING"}
     with bench_env(extra) as env:
         settings = env.settings
-        rows = {sink: rows_of(datasets[sink], settings) for sink in sinks}
+        rows = rows_of(datasets["postgres"]) if "postgres" in sinks else []
         for run in range(1, args.repeat + 1):
             run_settings = settings.with_(kafka_topic_prefix=f"bench{run}.")
             ensure_topics(run_settings)
@@ -605,9 +626,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if not args.skip_ceilings:
                     if sink == "clickhouse":
-                        found = clickhouse_ceilings(settings, rows[sink], run)
+                        found = clickhouse_ceilings(settings, ds, run)
                     else:
-                        found = [postgres_ceiling(settings, rows[sink], run)]
+                        found = [postgres_ceiling(settings, rows, run)]
                     for c in found:
                         progress(f"  ceiling {c.name}: {c.rows_per_s:,.0f} rows/s")
                     ceilings.extend(found)

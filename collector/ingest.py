@@ -85,6 +85,6 @@ def build_records(
         result.accepted += len(encoded_events)
         result.accepted_by_kind[kind] += len(encoded_events)
         topic, key = topic_for(kind), service.encode()
-        for value in encode_events(encoded_events):
-            result.records.append(OutgoingRecord(topic, key, value))
+        for record in encode_events(encoded_events):
+            result.records.append(OutgoingRecord(topic, key, record.value, record.headers))
     return result

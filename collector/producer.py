@@ -31,6 +31,7 @@ class OutgoingRecord:
     topic: str
     key: bytes
     value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class EventProducer:
@@ -80,7 +81,7 @@ class EventProducer:
         producer = self._get()
         deadline = time.monotonic() + self._settings.produce_timeout_s
         try:
-            futures = [producer.send(r.topic, key=r.key, value=r.value) for r in records]
+            futures = [producer.send(r.topic, key=r.key, value=r.value, headers=r.headers) for r in records]
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
         except KafkaError as exc:

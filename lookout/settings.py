@@ -131,6 +131,7 @@ class Settings:
     kafka_topic_prefix: str
     batch_max_rows: int
     batch_max_wait_s: float
+    rollup_interval_s: float
     max_body_bytes: int
     max_events_per_request: int
     max_event_bytes: int
@@ -168,6 +169,7 @@ class Settings:
             kafka_topic_prefix=env.get("LOOKOUT_KAFKA_TOPIC_PREFIX", "lookout."),
             batch_max_rows=_env("LOOKOUT_BATCH_MAX_ROWS", "50000", _positive_int, env),
             batch_max_wait_s=_env("LOOKOUT_BATCH_MAX_WAIT_S", "0.5", _positive_float, env),
+            rollup_interval_s=_env("LOOKOUT_ROLLUP_INTERVAL_S", "15", _positive_float, env),
             max_body_bytes=_env("LOOKOUT_MAX_BODY_BYTES", str(5 * 1024 * 1024), _positive_int, env),
             max_events_per_request=_env("LOOKOUT_MAX_EVENTS_PER_REQUEST", "10000", _positive_int, env),
             max_event_bytes=_env("LOOKOUT_MAX_EVENT_BYTES", str(256 * 1024), _positive_int, env),

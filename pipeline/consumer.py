@@ -17,18 +17,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from lookout.records import events_in
 from lookout.settings import Settings
-from pipeline.batch import Batch, DeadLetter, TableRows
+from pipeline.batch import Batch, DeadLetter, Record, Source, decode_records
 from pipeline.dlq import DeadLetterQueue, DeadLetterUnavailable
-from pipeline.rows import RowBuilder
 from pipeline.sinks import Sink, SinkRejected, SinkUnavailable
-from warehouse.tables import TABLES
+from warehouse.tables import TABLES, Table
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,32 @@ def group_id(settings: Settings, sink: str) -> str:
     return f"{settings.kafka_topic_prefix.rstrip('.') or 'lookout'}-{sink}"
 
 
+def isolate(write: Callable[[int, int], None], count: int) -> list[tuple[int, str]]:
+    """Write items [0, count) through ``write(lo, hi)``, bisecting around the ones it refuses.
+
+    ``write`` raises :class:`SinkRejected` when it refuses a slice. Returns (index, reason) of every
+    item refused on its own; the good items beside them are written. With one bad item among n this
+    takes about 2·log2(n) writes.
+    """
+    refused: list[tuple[int, str]] = []
+
+    def attempt(lo: int, hi: int) -> None:
+        if lo == hi:
+            return
+        try:
+            write(lo, hi)
+        except SinkRejected as exc:
+            if hi - lo == 1:
+                refused.append((lo, str(exc)))
+                return
+            middle = (lo + hi) // 2
+            attempt(lo, middle)
+            attempt(middle, hi)
+
+    attempt(0, count)
+    return refused
+
+
 class SinkConsumer:
     """Consumes the topics of some event kinds into one sink, as consumer group :func:`group_id`."""
 
@@ -91,7 +118,7 @@ class SinkConsumer:
         self._clock = clock
         self.status = ConsumerStatus(name)
         self._stop = threading.Event()
-        self._builders = {settings.topic(kind): RowBuilder(TABLES[kind], settings.retention_days_for) for kind in kinds}
+        self._tables = {settings.topic(kind): TABLES[kind] for kind in kinds}
         self._batch = self._new_batch()
         self._consumer: KafkaConsumer | None = None
         self._sink: Sink | None = None
@@ -105,11 +132,11 @@ class SinkConsumer:
         self._stop.set()
 
     def _new_batch(self) -> Batch:
-        return Batch(self._builders, self._clock())
+        return Batch(self._clock())
 
     def run(self) -> None:
-        # A batch holds hundreds of thousands of fresh tuples; the default collector thresholds
-        # would walk them all again and again while it fills (1-2 µs per event, docs/benchmarks.md).
+        # A PostgreSQL batch becomes hundreds of thousands of fresh tuples at once; the default
+        # collector thresholds would walk them again and again while they are built (docs/benchmarks.md).
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
         self._batch = self._new_batch()
@@ -123,7 +150,8 @@ class SinkConsumer:
                 polled = consumer.poll(timeout_ms=100, max_records=POLL_MAX_RECORDS)
                 for tp, messages in polled.items():
                     for message in messages:
-                        self._batch.add(tp.topic, tp.partition, message.offset, message.value)
+                        count = events_in(message.value, message.headers)
+                        self._batch.add(tp.topic, tp.partition, message.offset, message.value, count)
                     self._positions[tp] = messages[-1].offset + 1
                 if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
                     self._flush()
@@ -140,7 +168,7 @@ class SinkConsumer:
             self._dlq.close()
 
     def _connect(self) -> KafkaConsumer:
-        topics = list(self._builders)
+        topics = list(self._tables)
         attempt = 0
         while True:
             try:
@@ -166,17 +194,19 @@ class SinkConsumer:
 
     def _flush(self, final: bool = False) -> None:
         batch = self._batch
-        if not batch.offsets:
+        if not batch:
             return
         assert self._consumer is not None and self._sink is not None
         self._flushing = True
         try:
-            dead = list(batch.dead_letters)
-            for table_rows in batch.tables.values():
-                dead.extend(self._write_with_retry(batch, table_rows))
+            written, dead = 0, []
+            for (topic, partition), records in batch.records.items():
+                partition_written, partition_dead = self._write_partition(batch, topic, partition, records)
+                written += partition_written
+                dead.extend(partition_dead)
             self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
             self._commit(batch)
-            self.status.rows_written += batch.events - (len(dead) - len(batch.dead_letters))
+            self.status.rows_written += written
             self.status.dead_lettered += len(dead)
             self.status.batches += 1
         finally:
@@ -188,36 +218,50 @@ class SinkConsumer:
             self.status.paused = False
             log.info("sink is back, consuming again", extra={"sink": self.name})
 
-    def _write_with_retry(self, batch: Batch, table_rows: TableRows) -> list[DeadLetter]:
-        """Write a table's rows, isolating rows the database refuses; returns those as dead letters."""
-        table = table_rows.builder.table
+    def _write_partition(
+        self, batch: Batch, topic: str, partition: int, records: list[Record]
+    ) -> tuple[int, list[DeadLetter]]:
+        """Write one partition's records into their table; (events written, dead letters).
+
+        One insert per partition, with a token naming its offsets, so a re-delivered range cut the same
+        way is dropped whatever other partitions share the batch this time. A sink that takes whole
+        records (ClickHouse) gets them in one insert; if it refuses them, or for a sink that takes rows,
+        the records are decoded and written event by event, isolating the events the sink refuses.
+        """
         assert self._sink is not None
         sink = self._sink
-        dead: list[DeadLetter] = []
-
-        def write(rows_and_sources: list[int], token: str) -> None:
-            rows = [table_rows.rows[i] for i in rows_and_sources]
+        table = self._tables[topic]
+        token = batch.dedup_token(topic, partition)
+        whole = [sink.record_payload(record.value) for record in records]
+        if all(payload is not None for payload in whole):
             try:
-                self._retry(lambda: sink.write(table, rows, token), (SinkUnavailable,))
+                self._retry(lambda: sink.write(table, whole, token), (SinkUnavailable,))
+                return sum(record.events for record in records), []
             except SinkRejected as exc:
-                if len(rows_and_sources) == 1:
-                    source, event = table_rows.sources[rows_and_sources[0]]
-                    reason = f"rejected by {table.name}: {exc}"[:2000]
-                    dead.append(DeadLetter(source, reason, orjson.dumps(event)))
-                    return
-                # Bisect: the good rows beside a poison row are still written.
-                middle = len(rows_and_sources) // 2
-                write(rows_and_sources[:middle], "")
-                write(rows_and_sources[middle:], "")
+                log.info(
+                    "sink refused a batch, isolating the refused events",
+                    extra={"sink": self.name, "topic": topic, "partition": partition, "error": str(exc)},
+                )
+        decoded = decode_records(topic, partition, records, lambda event: sink.event_payload(table, event))
+        refused = self._write_isolating(table, decoded.events, decoded.payloads, token)
+        return len(decoded.payloads) - len(refused), decoded.dead_letters + refused
 
-        # One insert per partition, each with a token naming its offsets, so a re-delivered range cut
-        # the same way is dropped whatever other partitions share the batch this time.
-        by_partition: dict[int, list[int]] = {}
-        for index, (source, _event) in enumerate(table_rows.sources):
-            by_partition.setdefault(source.partition, []).append(index)
-        for partition, indexes in by_partition.items():
-            write(indexes, batch.dedup_token(table_rows.topic, partition))
-        return dead
+    def _write_isolating(
+        self, table: Table, events: list[tuple[Source, Any]], payloads: list[Any], token: str
+    ) -> list[DeadLetter]:
+        """Write payloads (events[i] made payloads[i]); the ones the sink refuses become dead letters."""
+        assert self._sink is not None
+        sink = self._sink
+
+        def write(lo: int, hi: int) -> None:
+            # A token per slice: a re-delivery cut the same way splits the same way, and is dropped again.
+            part = payloads[lo:hi]
+            self._retry(lambda: sink.write(table, part, f"{token}/{lo}-{hi}"), (SinkUnavailable,))
+
+        return [
+            DeadLetter(events[index][0], f"rejected by {table.name}: {reason}"[:2000], orjson.dumps(events[index][1]))
+            for index, reason in isolate(write, len(payloads))
+        ]
 
     def _retry(self, action: Callable[[], None], transient: tuple[type[Exception], ...]) -> None:
         attempt = 0

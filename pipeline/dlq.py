@@ -167,8 +167,8 @@ def replay(settings: Settings, lines: Iterable[bytes], now_ms: int) -> ReplayRes
     try:
         futures = []
         for (topic, service), events in by_topic.items():
-            for value in encode_events(events):
-                futures.append(producer.send(topic, key=service.encode(), value=value))
+            for record in encode_events(events):
+                futures.append(producer.send(topic, key=service.encode(), value=record.value, headers=record.headers))
             sent += len(events)
         for future in futures:
             future.get(timeout=30)

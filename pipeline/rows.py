@@ -1,9 +1,11 @@
-"""From the wire form of an event to a row of its table. Pure: no I/O.
+"""From the wire form of an event to a row of its PostgreSQL table. Pure: no I/O.
 
 The collector already validated every event, but the pipeline still treats a
 record as untrusted input (older collectors, hand-produced records, a broken
 producer): anything that cannot become a row raises :class:`PoisonEvent`, and
 the event goes to the dead-letter topic instead of blocking its batch.
+(ClickHouse tables are filled from the wire form by ClickHouse itself:
+warehouse/queries/ingest.py.)
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ class PoisonEvent(ValueError):
     """This event can never be written; the message says why."""
 
 
-_WIRE_NAMES = {"timestamp": "ts"}  # the compact wire form renames a few envelope fields
-
-
 # What a field absent from the wire form stands for (the contract's defaults).
 _DEFAULTS: dict[ColumnType, Any] = {ColumnType.STRING: "", ColumnType.BOOL: False, ColumnType.INT: 0}
 
@@ -45,15 +44,12 @@ def _ms_to_datetime(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
-def _converter(column: Column, database: Database) -> Converter:
+def _converter(column: Column) -> Converter:
     t = column.type
-    ch = database is Database.CLICKHOUSE
 
     def integer(value: Any) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise PoisonEvent(f"{column.name}: expected an integer, got {type(value).__name__}")
-        if ch and (value < 0 or (column.max_value is not None and value > column.max_value)):
-            raise PoisonEvent(f"{column.name}: {value} is out of range for the column")
         return value
 
     def number(value: Any) -> float:
@@ -80,9 +76,9 @@ def _converter(column: Column, database: Database) -> Converter:
 
             return event_id
         case ColumnType.TIMESTAMP:
-            return integer if ch else (lambda value: _ms_to_datetime(integer(value)))
+            return lambda value: _ms_to_datetime(integer(value))
         case ColumnType.NULLABLE_TIMESTAMP:
-            return nullable(integer if ch else (lambda value: _ms_to_datetime(integer(value))))
+            return nullable(lambda value: _ms_to_datetime(integer(value)))
         case ColumnType.STRING:
             return string
         case ColumnType.INT:
@@ -102,8 +98,6 @@ def _converter(column: Column, database: Database) -> Converter:
 
             return boolean
         case ColumnType.JSON:
-            if ch:
-                return lambda value: "" if value is None else orjson.dumps(value).decode()
             if column.name == "metadata":
                 return lambda value: Jsonb({} if value is None else value, _jsonb_dumps)
             return lambda value: None if value is None else Jsonb(value, _jsonb_dumps)
@@ -114,7 +108,6 @@ def _converter(column: Column, database: Database) -> Converter:
 
 # What str(uuid.UUID(value)) returns: a value already in this form is returned unchanged.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_RETENTION_CACHE_MAX = 10_000
 _ONLY_STR = frozenset({str})
 
 
@@ -122,7 +115,7 @@ class _NotFast(Exception):
     """The fast path cannot vouch for this value; the exact path decides (and words any error)."""
 
 
-def _fast_converter(column: Column, database: Database) -> tuple[str, Converter | None, Any]:
+def _fast_converter(column: Column) -> tuple[str, Converter | None, Any]:
     """How :meth:`RowBuilder.build`'s fast path treats a column.
 
     ("str" | "uuid", None, None): checked inline, the value is kept. ("null", fn, none_value): None
@@ -130,12 +123,9 @@ def _fast_converter(column: Column, database: Database) -> tuple[str, Converter 
     returns exactly what the column's converter returns for values of the usual exact types and raises
     :class:`_NotFast` for anything else.
     """
-    t = column.type
-    ch = database is Database.CLICKHOUSE
-    top = column.max_value
 
     def integer(value: Any) -> int:
-        if type(value) is int and (not ch or (value >= 0 and (top is None or value <= top))):
+        if type(value) is int:
             return value
         raise _NotFast
 
@@ -148,8 +138,8 @@ def _fast_converter(column: Column, database: Database) -> tuple[str, Converter 
         raise _NotFast
 
     def timestamp(value: Any) -> Any:
-        if type(value) is int and (not ch or (value >= 0 and (top is None or value <= top))):
-            return value if ch else _ms_to_datetime(value)
+        if type(value) is int:
+            return _ms_to_datetime(value)
         raise _NotFast
 
     def boolean(value: Any) -> bool:
@@ -164,7 +154,7 @@ def _fast_converter(column: Column, database: Database) -> tuple[str, Converter 
             return value or None
         raise _NotFast
 
-    match t:
+    match column.type:
         case ColumnType.STRING:
             return "str", None, None
         case ColumnType.UUID:
@@ -184,34 +174,27 @@ def _fast_converter(column: Column, database: Database) -> tuple[str, Converter 
         case ColumnType.BOOL:
             return "call", boolean, None
         case ColumnType.JSON:
-            if ch:
-                return "null", lambda value: orjson.dumps(value).decode(), ""
-            return "call", _converter(column, database), None  # Jsonb wrappers: no checks to speed up
+            return "call", _converter(column), None  # Jsonb wrappers: no checks to speed up
         case ColumnType.IP:
             return "call", ip, None
-    raise AssertionError(f"unhandled column type {t}")
+    raise AssertionError(f"unhandled column type {column.type}")
 
 
 class RowBuilder:
-    """Builds rows of one table; converters are prepared once, not per event.
+    """Builds rows of one PostgreSQL table; converters are prepared once, not per event.
 
     :meth:`build` runs a fast path for events whose values have the usual exact types (what the
     collector produces): one dict lookup per column, type checks in tight loops, converters only for
     the columns that need one. Anything it cannot vouch for is rebuilt by :meth:`build_exact`, the
     column-by-column reference, so rows and PoisonEvent messages are the same either way.
-    ``retention_days_for`` must be pure (it is ``Settings.retention_days_for``): it is cached per service.
     """
 
-    def __init__(self, table: Table, retention_days_for: Callable[[str], int]) -> None:
+    def __init__(self, table: Table) -> None:
+        if table.database is not Database.POSTGRES:
+            raise ValueError(f"{table.name} is filled by ClickHouse from the wire form, not by RowBuilder")
         self.table = table
-        self._retention_days_for = retention_days_for
         self._plan = [
-            (
-                column.name,
-                _WIRE_NAMES.get(column.name, column.name),
-                _converter(column, table.database),
-                _DEFAULTS.get(column.type),
-            )
+            (column.name, column.wire_name, _converter(column), _DEFAULTS.get(column.type))
             for column in table.columns
         ]
         self._kind = table.kind
@@ -221,12 +204,8 @@ class RowBuilder:
         self._uuid_idx: list[int] = []
         self._null_idx: list[tuple[int, Converter, Any]] = []
         self._call_idx: list[tuple[int, Converter]] = []
-        self._retention_idx: int | None = None
         for index, column in enumerate(table.columns):
-            if column.name == "retention_days":
-                self._retention_idx = index
-                continue
-            how, fn, none_value = _fast_converter(column, table.database)
+            how, fn, none_value = _fast_converter(column)
             if how == "str":
                 self._str_idx.append(index)
             elif how == "uuid":
@@ -237,7 +216,6 @@ class RowBuilder:
             else:
                 assert fn is not None
                 self._call_idx.append((index, fn))
-        self._retention: dict[str, int] = {}
         # The string columns' values as one tuple, so their types are checked in C: set(map(type, ...)).
         self._strings: Callable[[list[Any]], tuple[Any, ...]] = (
             itemgetter(*self._str_idx)
@@ -267,20 +245,10 @@ class RowBuilder:
                 values[i] = none_value if value is None else convert(value)
             for i, convert in self._call_idx:
                 values[i] = convert(values[i])
-            if self._retention_idx is not None:
-                values[self._retention_idx] = self._retention_days(service)
         except Exception:
             # _NotFast, or a converter's own error: the exact path raises what it would have raised.
             return self.build_exact(event)
         return tuple(values)
-
-    def _retention_days(self, service: str) -> int:
-        days = self._retention.get(service)
-        if days is None:
-            if len(self._retention) >= _RETENTION_CACHE_MAX:
-                self._retention.clear()  # many services (or a flood of made-up ones): start over
-            days = self._retention[service] = self._retention_days_for(service)
-        return days
 
     def build_exact(self, event: Any) -> Row:
         """The reference: column by column, every value through its converter."""
@@ -293,9 +261,6 @@ class RowBuilder:
             raise PoisonEvent("service: missing")
         values = []
         for name, wire_name, convert, default in self._plan:
-            if name == "retention_days":
-                values.append(self._retention_days_for(service))
-                continue
             if wire_name not in event and name in ("event_id", "timestamp"):
                 raise PoisonEvent(f"{name}: missing")
             values.append(convert(event.get(wire_name, default)))

@@ -33,7 +33,7 @@ def build_consumers(settings: Settings, sinks: Iterable[str] = SINKS) -> list[Si
                     settings,
                     "clickhouse",
                     kinds_in(Database.CLICKHOUSE),
-                    lambda: ClickHouseSink(settings.clickhouse_dsn),
+                    lambda: ClickHouseSink.from_settings(settings),
                 )
             )
         elif sink == "postgres":

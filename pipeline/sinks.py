@@ -1,65 +1,117 @@
-"""Writing batches of rows to ClickHouse and PostgreSQL.
+"""Writing events to ClickHouse and PostgreSQL.
 
-Both sinks are idempotent, which is what makes at-least-once transport
+A sink turns events into what its database ingests fastest, and writes them:
+- ClickHouse gets the records' JSON bytes untouched and parses them itself
+  (warehouse/queries/ingest.py): a whole partition's records in one insert.
+  Python never builds a row, which is what makes 100,000 events/s reachable
+  on two cores (docs/benchmarks.md).
+- PostgreSQL gets typed rows (pipeline/rows.py) through COPY.
+
+Both are idempotent, which is what makes at-least-once transport
 effectively-once in the tables:
 - ClickHouse tables are ReplacingMergeTree keyed on event_id (re-delivered rows
   collapse; the query layer reads with FINAL), and each insert carries a
   deduplication token naming the Kafka offsets it covers, so a re-delivered
   range cut the same way as the first time is dropped at insert time and never
-  reaches the rollup materialized views twice. A range cut differently is
-  counted again by the rollups (docs/architecture.md).
+  reaches the rollup materialized views twice (docs/architecture.md).
 - PostgreSQL inserts use ON CONFLICT (event_id, timestamp) DO NOTHING.
 Errors are sorted into :class:`SinkUnavailable` (pause and retry) and
-:class:`SinkRejected` (the data is bad: isolate the poison rows).
+:class:`SinkRejected` (the data is bad: isolate the refused events).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+import orjson
 import psycopg
-import pyarrow as pa
 from psycopg import sql
 
-from pipeline.rows import Row
+from lookout.records import json_rows
+from lookout.settings import Settings
+from pipeline.rows import RowBuilder
 from warehouse import clickhouse, postgres
-from warehouse.tables import ColumnType, Table
+from warehouse.queries.ingest import (
+    JSON_INPUT_SETTINGS,
+    file_source,
+    input_source,
+    insert_wire_events,
+    retention_expression,
+)
+from warehouse.tables import Table
 
 log = logging.getLogger(__name__)
 
 
 class SinkUnavailable(RuntimeError):
-    """The database is down or failed transiently; retry the same rows later."""
+    """The database is down or failed transiently; retry the same events later."""
 
 
 class SinkRejected(ValueError):
-    """The database refused these rows; retrying them unchanged will fail again."""
+    """The database refused these events; retrying them unchanged will fail again."""
 
 
 class Sink(Protocol):
-    def write(self, table: Table, rows: Sequence[Row], dedup_token: str) -> None: ...
+    """What a consumer writes through. A payload is whatever :meth:`write` takes for one event or record."""
+
+    def record_payload(self, value: bytes) -> Any | None:
+        """A whole record as one payload, or None when its events must be prepared one by one."""
+
+    def event_payload(self, table: Table, event: Any) -> Any:
+        """One decoded event as a payload; raises pipeline.rows.PoisonEvent if it can never be written."""
+
+    def write(self, table: Table, payloads: Sequence[Any], dedup_token: str) -> None: ...
 
     def close(self) -> None: ...
 
 
 class ClickHouseSink:
-    """Inserts through Arrow: pyarrow builds the columns in C, where clickhouse-connect's Native
-    encoder would walk every value in Python (10-15% of the pipeline's time, docs/benchmarks.md)."""
+    """Inserts wire-form JSON; ClickHouse parses, checks and converts it (warehouse/queries/ingest.py)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, retention_days: int, retention_overrides: Mapping[str, int]) -> None:
         self._dsn = dsn
+        # The embedded engine reads the body from a file on our disk; a server reads it from the request.
+        self._embedded = dsn.startswith("chdb:")
+        self._retention = retention_expression(retention_days, retention_overrides)
         self._client = None
 
-    def write(self, table: Table, rows: Sequence[Row], dedup_token: str) -> None:
-        if not rows:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClickHouseSink:
+        return cls(settings.clickhouse_dsn, settings.retention_days, settings.retention_overrides)
+
+    def record_payload(self, value: bytes) -> bytes | None:
+        try:
+            return json_rows(value)
+        except ValueError:
+            return None
+
+    def event_payload(self, table: Table, event: Any) -> bytes:
+        return orjson.dumps(event)  # ClickHouse judges it, as it judges whole records
+
+    def write(self, table: Table, payloads: Sequence[bytes], dedup_token: str) -> None:
+        body = b"\n".join(payloads)
+        if not body.strip():
             return
+        settings: dict[str, object] = dict(JSON_INPUT_SETTINGS)
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+            # Without this the rollup views would still count a deduplicated block.
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         try:
             if self._client is None:
                 self._client = clickhouse.connect(self._dsn)
-            arrow = to_arrow(table, list(zip(*rows, strict=True)))
-            self._client.insert_arrow(table.name, arrow, settings=_dedup_settings(dedup_token))
+            if self._embedded:
+                with tempfile.NamedTemporaryFile(prefix="lookout-", suffix=".jsonl") as spool:
+                    spool.write(body)
+                    spool.flush()
+                    statement = insert_wire_events(table, file_source(spool.name, table), self._retention)
+                    self._client.command(statement, settings=settings)
+            else:
+                statement = insert_wire_events(table, input_source(table), self._retention)
+                self._client.command(f"{statement} FORMAT JSONEachRow", data=body, settings=settings)
         except clickhouse.ClickHouseUnavailable as exc:
             raise SinkUnavailable(str(exc)) from exc
         except Exception as exc:  # driver errors are sorted by clickhouse.translate
@@ -75,43 +127,24 @@ class ClickHouseSink:
             self._client = None
 
 
-_ARROW_TYPES = {
-    ColumnType.TIMESTAMP: pa.timestamp("ms", tz="UTC"),
-    ColumnType.NULLABLE_TIMESTAMP: pa.timestamp("ms", tz="UTC"),
-    ColumnType.INT: pa.uint64(),
-    ColumnType.NULLABLE_INT: pa.uint64(),
-    ColumnType.FLOAT: pa.float64(),
-    ColumnType.NULLABLE_FLOAT: pa.float64(),
-    ColumnType.BOOL: pa.bool_(),
-}
-
-
-def to_arrow(table: Table, columns: Sequence[Sequence[object]]) -> pa.Table:
-    """An Arrow table of transposed row values; ClickHouse casts each Arrow type to its column's type
-    (UUIDs and JSON travel as strings, integers as UInt64, range-checked in pipeline/rows.py)."""
-    arrays = [
-        pa.array(values, type=_ARROW_TYPES.get(column.type, pa.string()))
-        for column, values in zip(table.columns, columns, strict=True)
-    ]
-    return pa.Table.from_arrays(arrays, names=table.column_names)
-
-
-def _dedup_settings(token: str) -> dict[str, object] | None:
-    """Insert settings that make a repeated insert of the same offsets a no-op, rollups included."""
-    if not token:
-        return None
-    # Without the second setting the rollup views would still count a deduplicated block.
-    return {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
-
-
 class PostgresSink:
     """COPY into a per-session staging table, then one INSERT ... ON CONFLICT DO NOTHING."""
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._conn: psycopg.Connection | None = None
+        self._builders: dict[str, RowBuilder] = {}
 
-    def write(self, table: Table, rows: Sequence[Row], dedup_token: str) -> None:
+    def record_payload(self, value: bytes) -> None:
+        return None  # rows are built event by event
+
+    def event_payload(self, table: Table, event: Any) -> tuple[Any, ...]:
+        builder = self._builders.get(table.name)
+        if builder is None:
+            builder = self._builders[table.name] = RowBuilder(table)
+        return builder.build(event)
+
+    def write(self, table: Table, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> None:
         if not rows:
             return
         try:

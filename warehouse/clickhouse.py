@@ -9,6 +9,7 @@ translated here into :class:`ClickHouseUnavailable` (retry later) and
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -39,10 +40,31 @@ def connect(dsn: str, **settings: Any) -> Client:
         raise ClickHouseUnavailable(f"cannot connect to ClickHouse at {dsn}: {exc}") from exc
 
 
+# Error codes that mean "this data is wrong": parse failures, type and range errors, a failed
+# throwIf check (warehouse/queries/ingest.py). Any other server error (too many parts, memory,
+# a missing table before migrations ran, a bug in our SQL) is retried, never blamed on the rows:
+# a sink stuck retrying shows on /metrics, while rows wrongly refused would be dead-lettered.
+_DATA_ERRORS = frozenset(
+    {6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 395, 441, 467}
+)
+_CODE = re.compile(r"Code: (\d+)\.")
+_MESSAGE = re.compile(r"DB::Exception: (.*?)(?:: while executing|: \(at row| \([A-Z_]+\)|$)", re.S)
+
+
 def translate(exc: Exception) -> Exception:
     """Map a clickhouse-connect exception onto Lookout's two kinds of failure."""
     if isinstance(exc, OperationalError):
         return ClickHouseUnavailable(str(exc))
     if isinstance(exc, DatabaseError):
-        return ClickHouseRejected(str(exc))
+        code = _CODE.search(str(exc))
+        if code is not None and int(code.group(1)) in _DATA_ERRORS:
+            return ClickHouseRejected(reason(str(exc)))
+        return ClickHouseUnavailable(str(exc))
     return ClickHouseUnavailable(f"{type(exc).__name__}: {exc}")
+
+
+def reason(message: str) -> str:
+    """The human part of a server error ("timestamp: missing"), without code, stack or query context."""
+    found = _MESSAGE.search(message)
+    text = found.group(1).strip() if found else message.strip()
+    return text.splitlines()[0][:500] if text else message[:500]

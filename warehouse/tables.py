@@ -36,6 +36,14 @@ class Column:
     type: ColumnType
     max_value: int | None = None  # for unsigned ClickHouse integers: beyond it the row is poison
 
+    @property
+    def wire_name(self) -> str:
+        """The field's name in the compact wire form (lookout.contract.Event.to_json_dict)."""
+        return _WIRE_NAMES.get(self.name, self.name)
+
+
+_WIRE_NAMES = {"timestamp": "ts"}
+
 
 @dataclass(frozen=True)
 class Table:

@@ -48,7 +48,7 @@ def test_poison_event_is_listed_with_its_reason_and_replays_once_fixed(settings,
         return service.encode() in result.stdout and result.stdout.decode()
 
     text = eventually(listed, timeout_s=30)
-    assert "status_code: 70000 is out of range" in text
+    assert "rejected by logs: status_code: out of range for the column (0 to 65535)" in text
     assert f"{settings.topic('log')}[" in text
 
     exported = run_cli(settings, "dlq", "list", "--json", "--limit", "1000", text=False)

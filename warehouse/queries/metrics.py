@@ -1,4 +1,5 @@
-"""Per-minute series for charts and alert rules, read from the rollups (migration 0005)."""
+"""Per-minute series for charts and alert rules: rolled-up minutes from the rollups (migration 0006), the
+newest from the raw tables, so a series is exact whether or not the refresh job has caught up."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
+from warehouse.queries.rollups import API_METRICS_1M, LOGS_1M, rolled_up_or_raw
 
 
 @dataclass(frozen=True)
@@ -17,34 +20,43 @@ class SeriesQuery:
     endpoint: str | None = None
 
 
-def _filters(query: SeriesQuery, with_endpoint: bool) -> tuple[str, dict[str, Any]]:
-    where = ["minute >= toStartOfMinute({start:DateTime64(3, 'UTC')})", "minute < {end:DateTime64(3, 'UTC')}"]
+def _filters(query: SeriesQuery, with_endpoint: bool) -> tuple[str, str, dict[str, Any]]:
+    """(rollup WHERE, raw WHERE, parameters) selecting the same minutes and series."""
+    rollup = ["minute >= toStartOfMinute({start:DateTime64(3, 'UTC')})", "minute < {end:DateTime64(3, 'UTC')}"]
+    raw = [
+        "timestamp >= toStartOfMinute({start:DateTime64(3, 'UTC')})",
+        "toStartOfMinute(timestamp) < {end:DateTime64(3, 'UTC')}",
+    ]
     params: dict[str, Any] = {"start": query.start, "end": query.end}
     if query.service:
-        where.append("service = {service:String}")
+        rollup.append("service = {service:String}")
+        raw.append("service = {service:String}")
         params["service"] = query.service
     if with_endpoint and query.endpoint:
-        where.append("endpoint = {endpoint:String}")
+        rollup.append("endpoint = {endpoint:String}")
+        raw.append("endpoint = {endpoint:String}")
         params["endpoint"] = query.endpoint
-    return " AND ".join(where), params
+    return " AND ".join(rollup), " AND ".join(raw), params
 
 
 def build_api_series(query: SeriesQuery) -> tuple[str, dict[str, Any]]:
-    where, params = _filters(query, with_endpoint=True)
+    rollup_where, raw_where, params = _filters(query, with_endpoint=True)
+    rows = rolled_up_or_raw(API_METRICS_1M, rollup_where, raw_where)
     sql = (
         "SELECT minute, sum(requests) AS request_count, sum(errors) AS error_count, "
         "sum(latency_sum_ms) / request_count AS latency_avg_ms, max(latency_max_ms) AS latency_max_ms, "
         "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_quantiles) AS latency_quantiles_ms "
-        f"FROM api_metrics_1m WHERE {where} GROUP BY minute ORDER BY minute"
+        f"FROM ({rows}) GROUP BY minute ORDER BY minute"
     )
     return sql, params
 
 
 def build_log_volume(query: SeriesQuery) -> tuple[str, dict[str, Any]]:
-    where, params = _filters(query, with_endpoint=False)
+    rollup_where, raw_where, params = _filters(query, with_endpoint=False)
+    rows = rolled_up_or_raw(LOGS_1M, rollup_where, raw_where)
     sql = (
         "SELECT minute, level, sum(events) AS event_count "
-        f"FROM logs_1m WHERE {where} GROUP BY minute, level ORDER BY minute, level"
+        f"FROM ({rows}) GROUP BY minute, level ORDER BY minute, level"
     )
     return sql, params
 
