@@ -9,11 +9,12 @@ integer out of its column's range, a number that is not finite. Any failed
 check makes ClickHouse refuse the whole insert, with the check's message; the
 pipeline then isolates the refused events (pipeline/consumer.py).
 
-What ClickHouse's JSON reader accepts and how it stores it is the rule for
-ClickHouse tables: a JSON field keeps the text of an object, array, number or
-boolean as sent and a string as the string itself; a string field given a
-number, boolean, object or array keeps its JSON text; a quoted number is read
-as a number; null or an absent field is the column's default.
+Events from the collector already have exact types (the contract checks them),
+and their JSON fields (objects or arrays) are stored as the compact text the
+collector wrote. For records that bypass the collector, ClickHouse's JSON
+reader is the rule: a string field given a number, boolean, object or array
+keeps its JSON text, a quoted number is read as a number, null or an absent
+field is the column's default; anything it cannot read refuses the event.
 """
 
 from __future__ import annotations
