@@ -9,7 +9,7 @@ dead-lettered, and the offsets to commit once every event is durably written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +68,17 @@ class Batch:
             return False
         return self.events >= max_rows or now - self.created_at >= max_wait_s
 
-    def dedup_token(self, topic: str, partition: int) -> str:
-        """A token naming exactly the offsets of one partition whose events go into one insert."""
-        records = self.records[(topic, partition)]
-        return f"{topic}:{partition}:{records[0].offset}-{records[-1].offset}"
+    def by_topic(self) -> dict[str, dict[int, list[Record]]]:
+        """topic -> partition -> records: a topic's events all go into one table, in one insert."""
+        topics: dict[str, dict[int, list[Record]]] = {}
+        for (topic, partition), records in self.records.items():
+            topics.setdefault(topic, {})[partition] = records
+        return topics
+
+    def dedup_token(self, topic: str) -> str:
+        """A token naming exactly the offsets of the topic's records in this batch, partition by partition."""
+        spans = sorted((p, r[0].offset, r[-1].offset) for (t, p), r in self.records.items() if t == topic)
+        return f"{topic}:" + ",".join(f"{p}:{first}-{last}" for p, first, last in spans)
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit: one past the last record of each partition."""
@@ -87,10 +94,10 @@ class Decoded:
     dead_letters: list[DeadLetter] = field(default_factory=list)  # undecodable records, poison events
 
 
-def decode_records(topic: str, partition: int, records: Sequence[Record], payload_of: Callable[[Any], Any]) -> Decoded:
+def decode_records(topic: str, partitions: Mapping[int, Sequence[Record]], payload_of: Callable[[Any], Any]) -> Decoded:
     """Decode records and prepare every event with ``payload_of``, which raises PoisonEvent for poison."""
     decoded = Decoded()
-    for record in records:
+    for partition, record in ((p, r) for p, records in partitions.items() for r in records):
         try:
             events = decode_events(record.value)
         except ValueError as exc:

@@ -16,8 +16,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -32,6 +33,8 @@ from pipeline.sinks import Sink, SinkRejected, SinkUnavailable
 from warehouse.tables import TABLES, Table
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,6 +127,8 @@ class SinkConsumer:
         self._sink: Sink | None = None
         self._dlq = DeadLetterQueue(settings.kafka_bootstrap, settings.dead_letter_topic)
         self._flushing = False
+        self._inflight: _InFlight | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1)
         self._positions: dict[TopicPartition, int] = {}
         self._lag_updated = 0.0
 
@@ -143,6 +148,7 @@ class SinkConsumer:
         self._positions.clear()
         consumer = self._consumer = self._connect()
         self._sink = self._sink_factory()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lookout-{self.name}-writer")
         try:
             while not self._stop.is_set():
                 # A record carries up to a request's worth of events, so polls are kept small: a batch
@@ -153,16 +159,27 @@ class SinkConsumer:
                         count = events_in(message.value, message.headers)
                         self._batch.add(tp.topic, tp.partition, message.offset, message.value, count)
                     self._positions[tp] = messages[-1].offset + 1
+                if self._inflight is not None and self._inflight.future.done():
+                    self._reap()
                 if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
-                    self._flush()
+                    if self._inflight is not None:
+                        self._reap()  # batches are committed in order: at most one is written at a time
+                    self._submit()
                 self._update_lag(consumer)
             # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
+            if self._inflight is not None:
+                self._reap(final=True)
             self._flush(final=True)
         except _Abandon:
             # Stopped while the sink was down (in the loop's flush or the final one): the batch
             # stays uncommitted and is re-read after restart. A clean stop, not a crash.
             log.warning("stopped while the sink was down; the batch will be re-read", extra={"sink": self.name})
         finally:
+            if self._inflight is not None:
+                self._inflight.future.cancel()
+                wait([self._inflight.future])  # the sink's client must be idle before it is closed
+                self._inflight = None
+            self._writer.shutdown(wait=True)
             consumer.close(autocommit=False)
             self._sink.close()
             self._dlq.close()
@@ -192,58 +209,105 @@ class SinkConsumer:
                     raise
                 attempt += 1
 
+    def _submit(self) -> None:
+        """Start writing the batch on the writer thread while the loop polls the next one.
+
+        The writer makes one attempt per topic and touches only the sink; everything that talks
+        to Kafka (commits, pauses, retries that keep the group membership) stays on this thread,
+        because KafkaConsumer is not thread-safe.
+        """
+        batch, self._batch = self._batch, self._new_batch()
+        self._inflight = _InFlight(batch, self._writer.submit(self._first_attempt, batch))
+
+    def _first_attempt(self, batch: Batch) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        for topic, partitions in batch.by_topic().items():
+            try:
+                outcomes[topic] = self._attempt_topic(batch, topic, partitions)
+            except Exception as exc:  # noqa: BLE001 - retried (or isolated) on the consumer thread
+                outcomes[topic] = exc
+        return outcomes
+
+    def _reap(self, final: bool = False) -> None:
+        """Finish the in-flight batch: partitions whose first attempt failed are retried here, then commit."""
+        inflight = self._inflight
+        assert inflight is not None
+        outcomes = inflight.future.result()
+        self._inflight = None
+        self._complete(inflight.batch, outcomes, final)
+
     def _flush(self, final: bool = False) -> None:
-        batch = self._batch
-        if not batch:
-            return
+        """Write the current batch on this thread (the graceful stop)."""
+        batch, self._batch = self._batch, self._new_batch()
+        if batch:
+            self._complete(batch, {}, final)
+
+    def _complete(self, batch: Batch, outcomes: dict[str, Outcome], final: bool) -> None:
         assert self._consumer is not None and self._sink is not None
         self._flushing = True
         try:
             written, dead = 0, []
-            for (topic, partition), records in batch.records.items():
-                partition_written, partition_dead = self._write_partition(batch, topic, partition, records)
-                written += partition_written
-                dead.extend(partition_dead)
+            for topic, partitions in batch.by_topic().items():
+                outcome = outcomes.get(topic)
+                if not isinstance(outcome, tuple):
+                    outcome = self._write_topic(batch, topic, partitions)
+                written += outcome[0]
+                dead.extend(outcome[1])
             self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
             self._commit(batch)
-            self.status.rows_written += written
-            self.status.dead_lettered += len(dead)
-            self.status.batches += 1
+            self._count(batch, written, dead)
         finally:
             self._flushing = False
-            self._batch = self._new_batch()
         # Only after a flush that went through: an abandoned one leaves the sink down and us stopping.
         if self.status.paused and not final:
             self._consumer.resume(*self._consumer.paused())
             self.status.paused = False
             log.info("sink is back, consuming again", extra={"sink": self.name})
 
-    def _write_partition(
-        self, batch: Batch, topic: str, partition: int, records: list[Record]
-    ) -> tuple[int, list[DeadLetter]]:
-        """Write one partition's records into their table; (events written, dead letters).
+    def _count(self, batch: Batch, written: int, dead: list[DeadLetter]) -> None:
+        self.status.rows_written += written
+        self.status.dead_lettered += len(dead)
+        self.status.batches += 1
 
-        One insert per partition, with a token naming its offsets, so a re-delivered range cut the same
-        way is dropped whatever other partitions share the batch this time. A sink that takes whole
-        records (ClickHouse) gets them in one insert; if it refuses them, or for a sink that takes rows,
-        the records are decoded and written event by event, isolating the events the sink refuses.
+    def _attempt_topic(
+        self, batch: Batch, topic: str, partitions: dict[int, list[Record]]
+    ) -> tuple[int, list[DeadLetter]]:
+        """One attempt at a topic's records (one table, one insert); raises SinkUnavailable or SinkRejected.
+
+        The insert carries a token naming its offsets, so a re-delivery cut the same way is dropped at
+        insert time (one cut differently is collapsed by the tables' keys). A sink that takes whole
+        records (ClickHouse) gets them unparsed; otherwise the records are decoded into the sink's rows
+        here, and their poison events become dead letters.
         """
         assert self._sink is not None
         sink = self._sink
         table = self._tables[topic]
-        token = batch.dedup_token(topic, partition)
+        token = batch.dedup_token(topic)
+        records = [record for records in partitions.values() for record in records]
         whole = [sink.record_payload(record.value) for record in records]
         if all(payload is not None for payload in whole):
-            try:
-                self._retry(lambda: sink.write(table, whole, token), (SinkUnavailable,))
-                return sum(record.events for record in records), []
-            except SinkRejected as exc:
-                log.info(
-                    "sink refused a batch, isolating the refused events",
-                    extra={"sink": self.name, "topic": topic, "partition": partition, "error": str(exc)},
-                )
-        decoded = decode_records(topic, partition, records, lambda event: sink.event_payload(table, event))
-        refused = self._write_isolating(table, decoded.events, decoded.payloads, token)
+            sink.write(table, whole, token)
+            return sum(record.events for record in records), []
+        decoded = decode_records(topic, partitions, lambda event: sink.event_payload(table, event))
+        sink.write(table, decoded.payloads, f"{token}/0-{len(decoded.payloads)}")
+        return len(decoded.payloads), decoded.dead_letters
+
+    def _write_topic(
+        self, batch: Batch, topic: str, partitions: dict[int, list[Record]]
+    ) -> tuple[int, list[DeadLetter]]:
+        """Write a topic's records into their table, retrying while the sink is unavailable and
+        isolating the events it refuses; (events written, dead letters)."""
+        try:
+            return self._retry(lambda: self._attempt_topic(batch, topic, partitions), (SinkUnavailable,))
+        except SinkRejected as exc:
+            log.info(
+                "sink refused a batch, isolating the refused events",
+                extra={"sink": self.name, "topic": topic, "error": str(exc)},
+            )
+        assert self._sink is not None
+        sink, table = self._sink, self._tables[topic]
+        decoded = decode_records(topic, partitions, lambda event: sink.event_payload(table, event))
+        refused = self._write_isolating(table, decoded.events, decoded.payloads, batch.dedup_token(topic))
         return len(decoded.payloads) - len(refused), decoded.dead_letters + refused
 
     def _write_isolating(
@@ -263,12 +327,11 @@ class SinkConsumer:
             for index, reason in isolate(write, len(payloads))
         ]
 
-    def _retry(self, action: Callable[[], None], transient: tuple[type[Exception], ...]) -> None:
+    def _retry(self, action: Callable[[], T], transient: tuple[type[Exception], ...]) -> T:
         attempt = 0
         while True:
             try:
-                action()
-                return
+                return action()
             except transient as exc:
                 if self._stop.is_set() and attempt > 0:
                     self.status.paused = True
@@ -353,18 +416,45 @@ class SinkConsumer:
         self.status.lag = lag
 
     def revoked(self) -> None:
-        """A rebalance begins: give back the unwritten batch.
+        """A rebalance begins: finish the in-flight batch if it went through, give back the rest.
 
-        Its partitions are sought back to the batch's first records. kafka-python keeps the position
-        of a partition that stays with this member across the rebalance, so without the seek those
-        records would be skipped; a partition that moves away is read by its new owner from the
-        committed offset. Writing the batch here instead would retry inside the rebalance callback,
-        nesting polls while the sink is down.
+        Records not written are sought back to their batch's first offsets. kafka-python keeps the
+        position of a partition that stays with this member across the rebalance, so without the seek
+        those records would be skipped; a partition that moves away is read by its new owner from the
+        committed offset. Nothing is retried here: retries would poll inside the rebalance callback
+        while the sink is down.
         """
-        if self._flushing:
-            return  # the write in progress finishes; its commit may fail, which re-delivery covers
-        self._rewind(self._batch)
+        unwritten = [self._batch]  # the newest first: seeks to older offsets must come last and win
         self._batch = self._new_batch()
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            outcomes = inflight.future.result()
+            if not self._settle(inflight.batch, outcomes):
+                unwritten.append(inflight.batch)
+        for batch in unwritten:
+            self._rewind(batch)
+
+    def _settle(self, batch: Batch, outcomes: dict[str, Outcome]) -> bool:
+        """Commit a batch whose first attempt wrote every partition (with one try at its dead letters)."""
+        if any(not isinstance(outcome, tuple) for outcome in outcomes.values()):
+            return False
+        dead = [letter for outcome in outcomes.values() if isinstance(outcome, tuple) for letter in outcome[1]]
+        try:
+            self._dlq.send(dead)
+        except DeadLetterUnavailable:
+            return False
+        self._commit(batch)
+        self._count(batch, sum(outcome[0] for outcome in outcomes.values() if isinstance(outcome, tuple)), dead)
+        return True
+
+
+Outcome = tuple[int, list[DeadLetter]] | Exception  # (events written, dead letters), or why the attempt failed
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    future: Future[dict[str, Outcome]]
 
 
 class _Abandon(Exception):

@@ -194,8 +194,7 @@ class RowBuilder:
             raise ValueError(f"{table.name} is filled by ClickHouse from the wire form, not by RowBuilder")
         self.table = table
         self._plan = [
-            (column.name, column.wire_name, _converter(column), _DEFAULTS.get(column.type))
-            for column in table.columns
+            (column.name, column.wire_name, _converter(column), _DEFAULTS.get(column.type)) for column in table.columns
         ]
         self._kind = table.kind
         self._wire_names = tuple(wire_name for _name, wire_name, _convert, _default in self._plan)

@@ -44,9 +44,7 @@ def connect(dsn: str, **settings: Any) -> Client:
 # throwIf check (warehouse/queries/ingest.py). Any other server error (too many parts, memory,
 # a missing table before migrations ran, a bug in our SQL) is retried, never blamed on the rows:
 # a sink stuck retrying shows on /metrics, while rows wrongly refused would be dead-lettered.
-_DATA_ERRORS = frozenset(
-    {6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 395, 441, 467}
-)
+_DATA_ERRORS = frozenset({6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 395, 441, 467})
 _CODE = re.compile(r"Code: (\d+)\.")
 _MESSAGE = re.compile(r"DB::Exception: (.*?)(?:: while executing|: \(at row| \([A-Z_]+\)|$)", re.S)
 

@@ -60,7 +60,7 @@ def test_collector_records_become_rows_with_the_documented_values(settings, sink
             "timestamp": now - 1000,
             "service": service,
             "level": "error",
-            "message": "it broke: ünïcode, \"quotes\" and \\ backslashes",
+            "message": 'it broke: ünïcode, "quotes" and \\ backslashes',
             "status_code": 503,
             "response_time_ms": 12.5,
             "request_size_bytes": 2**63 - 1,
@@ -101,7 +101,14 @@ def test_collector_records_become_rows_with_the_documented_values(settings, sink
 def test_retention_comes_from_the_service_overrides(settings, sink):
     service = "ingest-long"
     now = int(time.time() * 1000)
-    metric = {"kind": "system_metric", "timestamp": now, "service": service, "metric_type": "cpu", "metric_name": "cpu", "value": 1}
+    metric = {
+        "kind": "system_metric",
+        "timestamp": now,
+        "service": service,
+        "metric_type": "cpu",
+        "metric_name": "cpu",
+        "value": 1,
+    }
     event = _wire(metric, now)
     sink.write(TABLES["system_metric"], [event], "")
     assert _rows(settings, "system_metrics", service, "retention_days")[-1] == (400,)

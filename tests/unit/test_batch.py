@@ -21,7 +21,13 @@ def test_batch_tracks_records_offsets_and_events_per_partition():
     assert batch.events == 9
     assert batch.offsets == {("t", 0): (5, 6), ("t", 1): (9, 9)}
     assert batch.commit_offsets() == {("t", 0): 7, ("t", 1): 10}
-    assert batch.dedup_token("t", 0) == "t:0:5-6"
+    assert batch.dedup_token("t") == "t:0:5-6,1:9-9"
+    batch.add("u", 3, 1, b"[3]", 1)
+    assert batch.dedup_token("u") == "u:3:1-1"
+    assert batch.by_topic() == {
+        "t": {0: batch.records[("t", 0)], 1: batch.records[("t", 1)]},
+        "u": {3: batch.records[("u", 3)]},
+    }
     assert batch.records[("t", 0)][1].value == b""  # a tombstone is kept (and dead-lettered later)
 
 
@@ -46,12 +52,14 @@ def test_decode_records_traces_every_event_and_dead_letters_the_bad_ones():
     batch.add("t", 2, 11, b"not json", 1)
     batch.add("t", 2, 12, b'{"n": 4}', 1)  # an object, not an array of events
     batch.add("t", 2, 13, orjson.dumps([{"n": 5}]), 1)
-    decoded = decode_records("t", 2, batch.records[("t", 2)], _payload)
-    assert decoded.payloads == [1, 3, 5]
+    batch.add("t", 4, 0, orjson.dumps([{"n": 6}]), 1)
+    decoded = decode_records("t", batch.by_topic()["t"], _payload)
+    assert decoded.payloads == [1, 3, 5, 6]
     assert [source for source, _event in decoded.events] == [
         Source("t", 2, 10, 0),
         Source("t", 2, 10, 2),
         Source("t", 2, 13, 0),
+        Source("t", 4, 0, 0),
     ]
     letters = {(d.source.offset, d.source.index): d for d in decoded.dead_letters}
     assert set(letters) == {(10, 1), (11, None), (12, None)}

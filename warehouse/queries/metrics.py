@@ -55,8 +55,7 @@ def build_log_volume(query: SeriesQuery) -> tuple[str, dict[str, Any]]:
     rollup_where, raw_where, params = _filters(query, with_endpoint=False)
     rows = rolled_up_or_raw(LOGS_1M, rollup_where, raw_where)
     sql = (
-        "SELECT minute, level, sum(events) AS event_count "
-        f"FROM ({rows}) GROUP BY minute, level ORDER BY minute, level"
+        f"SELECT minute, level, sum(events) AS event_count FROM ({rows}) GROUP BY minute, level ORDER BY minute, level"
     )
     return sql, params
 
