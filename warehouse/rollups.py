@@ -3,7 +3,9 @@
 Run by the scheduler every LOOKOUT_ROLLUP_INTERVAL_S on the leader (alerts/scheduler.py). Each run
 takes the minutes marked since the last run, up to ``settle_s`` ago (an insert's marker is written
 while the insert runs; the delay lets the insert finish before its minutes are read), recomputes
-them with FINAL and records how far it got. A run that fails is simply repeated by the next one.
+them with FINAL and records how far it got. Runs overlap by ``settle_s`` too, so a marker that
+became visible late is still seen. A run that fails is simply repeated by the next one. Until a
+minute is rolled up, reads take it from the raw table (warehouse/queries/rollups.py).
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def refresh(client: Client, settle_s: float = 10.0) -> RefreshResult:
     ).result_rows[0][0]
     dirty = client.query(
         "SELECT source, arraySort(groupUniqArray(toUInt32(minute))) FROM rollup_dirty_minutes "
-        "WHERE marked_at > {last:DateTime64(3, 'UTC')} AND marked_at <= {upto:DateTime64(3, 'UTC')} GROUP BY source",
-        parameters={"last": last, "upto": upto},
+        "WHERE marked_at > {last:DateTime64(3, 'UTC')} - toIntervalMillisecond({settle:UInt32}) "
+        "AND marked_at <= {upto:DateTime64(3, 'UTC')} GROUP BY source",
+        parameters={"last": last, "upto": upto, "settle": int(settle_s * 1000)},
     ).result_rows
     done = 0
     for source, minutes in dirty:

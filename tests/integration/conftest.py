@@ -57,6 +57,7 @@ def settings(stack: Stack, test_home: Path) -> Settings:
             "LOOKOUT_COLLECTOR_PORT": str(find_free_port()),
             "LOOKOUT_DASHBOARD_PORT": str(find_free_port()),
             "LOOKOUT_BATCH_MAX_WAIT_S": "0.2",
+            "LOOKOUT_ROLLUP_INTERVAL_S": "1",
             "LOOKOUT_PRODUCE_TIMEOUT_S": "3",
             "LOOKOUT_LOG_JSON": "false",
         }

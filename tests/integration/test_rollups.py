@@ -129,3 +129,29 @@ def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(s
     assert rollup.result_rows[0][0] == 25
     assert sum(p["request_count"] for p in api_series(client, query)) == 25
     client.close()
+
+
+def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node, settings):
+    """The scheduler's rollups job (every LOOKOUT_ROLLUP_INTERVAL_S, here 1 s) picks up what the pipeline wrote."""
+    service = f"rollup-job-{uuid.uuid4().hex[:6]}"
+    now = int(time.time() * 1000)
+    event = {"kind": "log", "timestamp": now - 120_000, "service": service, "level": "warn", "message": "late"}
+    events = [event] * 7  # the collector gives each its own event_id
+    r = requests.post(
+        f"{collector_url}/v1/events",
+        data=orjson.dumps(events),
+        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.json()["accepted"] == 7
+    client = clickhouse.connect(settings.clickhouse_dsn)
+
+    def rolled_up() -> int:
+        rows = client.query(
+            "SELECT sum(events) FROM logs_1m FINAL WHERE service = {s:String}", parameters={"s": service}
+        ).result_rows
+        return rows[0][0]
+
+    # Marked minutes are taken 10 s after the insert that marked them (warehouse/rollups.py).
+    assert eventually(lambda: rolled_up() == 7, timeout_s=40, interval_s=0.5)
+    client.close()

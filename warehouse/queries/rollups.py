@@ -60,8 +60,13 @@ SYSTEM_METRICS_1M = Rollup(
 )
 ROLLUPS = {r.source: r for r in (API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M)}
 
-# The first minute not rolled up yet: every insert marked before processed_until is in the rollups.
-CUTOFF = "(SELECT toStartOfMinute(max(processed_until)) FROM rollup_progress)"
+
+def pending_minutes(rollup: Rollup) -> str:
+    """Minutes marked by inserts the refresh job has not rolled up yet (every insert marks its minutes)."""
+    return (
+        f"(SELECT DISTINCT minute FROM rollup_dirty_minutes WHERE source = '{rollup.source}' "
+        "AND marked_at > (SELECT max(processed_until) FROM rollup_progress))"
+    )
 
 
 def aggregate_sql(rollup: Rollup, where: str) -> str:
@@ -90,9 +95,11 @@ def refresh_sql(rollup: Rollup) -> str:
 
 
 def rolled_up_or_raw(rollup: Rollup, rollup_where: str, raw_where: str) -> str:
-    """Rows of the rollup's shape: rolled-up minutes from the rollup table, newer ones from the raw table."""
+    """Rows of the rollup's shape: minutes the job has rolled up from the rollup table, minutes touched
+    since (new ones, or old ones that got late events) from the raw table."""
     columns = ", ".join(rollup.columns)
+    pending = pending_minutes(rollup)
     return (
-        f"SELECT {columns} FROM {rollup.target} FINAL WHERE {rollup_where} AND minute < {CUTOFF} "
-        f"UNION ALL {aggregate_sql(rollup, f'{raw_where} AND toStartOfMinute(timestamp) >= {CUTOFF}')}"
+        f"SELECT {columns} FROM {rollup.target} FINAL WHERE {rollup_where} AND minute NOT IN {pending} "
+        f"UNION ALL {aggregate_sql(rollup, f'{raw_where} AND toStartOfMinute(timestamp) IN {pending}')}"
     )
