@@ -126,7 +126,6 @@ class SinkConsumer:
         self._consumer: KafkaConsumer | None = None
         self._sink: Sink | None = None
         self._dlq = DeadLetterQueue(settings.kafka_bootstrap, settings.dead_letter_topic)
-        self._flushing = False
         self._inflight: _InFlight | None = None
         self._writer = ThreadPoolExecutor(max_workers=1)
         self._positions: dict[TopicPartition, int] = {}
@@ -244,27 +243,25 @@ class SinkConsumer:
 
     def _complete(self, batch: Batch, outcomes: dict[str, Outcome], final: bool) -> None:
         assert self._consumer is not None and self._sink is not None
-        self._flushing = True
-        try:
-            written, dead = 0, []
-            for topic, partitions in batch.by_topic().items():
-                outcome = outcomes.get(topic)
-                if not isinstance(outcome, tuple):
-                    outcome = self._write_topic(batch, topic, partitions)
-                written += outcome[0]
-                dead.extend(outcome[1])
-            self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
-            self._commit(batch)
-            self._count(batch, written, dead)
-        finally:
-            self._flushing = False
+        # A rebalance during the retries below (they poll to stay in the group) rewinds only the batch
+        # being filled; this one is finished, and its commit skips partitions that moved meanwhile.
+        written, dead = 0, []
+        for topic, partitions in batch.by_topic().items():
+            outcome = outcomes.get(topic)
+            if not isinstance(outcome, tuple):
+                outcome = self._write_topic(batch, topic, partitions)
+            written += outcome[0]
+            dead.extend(outcome[1])
+        self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
+        self._commit(batch)
+        self._count(written, dead)
         # Only after a flush that went through: an abandoned one leaves the sink down and us stopping.
         if self.status.paused and not final:
             self._consumer.resume(*self._consumer.paused())
             self.status.paused = False
             log.info("sink is back, consuming again", extra={"sink": self.name})
 
-    def _count(self, batch: Batch, written: int, dead: list[DeadLetter]) -> None:
+    def _count(self, written: int, dead: list[DeadLetter]) -> None:
         self.status.rows_written += written
         self.status.dead_lettered += len(dead)
         self.status.batches += 1
@@ -444,7 +441,7 @@ class SinkConsumer:
         except DeadLetterUnavailable:
             return False
         self._commit(batch)
-        self._count(batch, sum(outcome[0] for outcome in outcomes.values() if isinstance(outcome, tuple)), dead)
+        self._count(sum(outcome[0] for outcome in outcomes.values() if isinstance(outcome, tuple)), dead)
         return True
 
 

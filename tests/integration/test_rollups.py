@@ -18,6 +18,17 @@ from warehouse.rollups import refresh
 pytestmark = pytest.mark.integration
 
 
+def post_events(collector_url: str, ingest_key: str, events: list[dict]) -> int:
+    """Send events through the collector; how many it accepted."""
+    r = requests.post(
+        f"{collector_url}/v1/events",
+        data=orjson.dumps(events),
+        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    return r.json()["accepted"]
+
+
 def test_api_and_log_rollups_match_the_raw_rows(collector_url, ingest_key, node, settings):
     service = f"rollup-{uuid.uuid4().hex[:6]}"
     base = (int(time.time()) // 60) * 60_000 - 120_000  # two whole minutes ago
@@ -45,13 +56,7 @@ def test_api_and_log_rollups_match_the_raw_rows(collector_url, ingest_key, node,
                 "message": f"m{i}",
             }
         )
-    r = requests.post(
-        f"{collector_url}/v1/events",
-        data=orjson.dumps(events),
-        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert r.json()["accepted"] == 600
+    assert post_events(collector_url, ingest_key, events) == 600
 
     client = clickhouse.connect(settings.clickhouse_dsn)
     query = SeriesQuery(
@@ -137,13 +142,7 @@ def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node
     now = int(time.time() * 1000)
     event = {"kind": "log", "timestamp": now - 120_000, "service": service, "level": "warn", "message": "late"}
     events = [event] * 7  # the collector gives each its own event_id
-    r = requests.post(
-        f"{collector_url}/v1/events",
-        data=orjson.dumps(events),
-        headers={"Authorization": f"Bearer {ingest_key}", "Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert r.json()["accepted"] == 7
+    assert post_events(collector_url, ingest_key, events) == 7
     client = clickhouse.connect(settings.clickhouse_dsn)
 
     def rolled_up() -> int:

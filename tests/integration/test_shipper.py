@@ -87,4 +87,7 @@ def test_events_logged_during_a_collector_outage_arrive_exactly_once(settings, i
     assert (total, distinct_ids, distinct_messages) == (sent, sent, sent)
     assert raw_total >= sent
     assert client.stats.spooled > 0 and client.stats.replayed > 0  # the outage really was ridden out on disk
-    assert slowest_call < 0.05  # logging never blocked the app
+    # Logging never waited for the network: a blocking shipper would stall for its 5 s HTTP timeout or its
+    # backoff. The bound is loose because this process also runs the node (pipeline, scheduler), and
+    # any Python call can wait tens of milliseconds for the GIL on two busy cores.
+    assert slowest_call < 0.5
