@@ -12,8 +12,9 @@ effectively-once in the tables:
 - ClickHouse tables are ReplacingMergeTree keyed on event_id (re-delivered rows
   collapse; the query layer reads with FINAL), and each insert carries a
   deduplication token naming the Kafka offsets it covers, so a re-delivered
-  range cut the same way as the first time is dropped at insert time and never
-  reaches the rollup materialized views twice (docs/architecture.md).
+  range cut the same way as the first time is dropped at insert time. The
+  rollups are recomputed from the collapsed rows (warehouse/rollups.py), so
+  they stay exact too (docs/architecture.md).
 - PostgreSQL inserts use ON CONFLICT (event_id, timestamp) DO NOTHING.
 Errors are sorted into :class:`SinkUnavailable` (pause and retry) and
 :class:`SinkRejected` (the data is bad: isolate the refused events).
@@ -98,7 +99,7 @@ class ClickHouseSink:
         settings: dict[str, object] = dict(JSON_INPUT_SETTINGS)
         if dedup_token:
             settings["insert_deduplication_token"] = dedup_token
-            # Without this the rollup views would still count a deduplicated block.
+            # A dropped repeat then marks no rollup minutes either (it changed nothing).
             settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         try:
             if self._client is None:
