@@ -13,10 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 from lookout.contract import validate_event
 from lookout.records import encode_events, json_rows
+from pipeline.dlq import read_dead_letters
 from pipeline.sinks import ClickHouseSink, SinkRejected
+from tests.integration.conftest import eventually
 from warehouse import clickhouse
 from warehouse.tables import TABLES
 
@@ -170,3 +173,49 @@ def test_a_refused_insert_writes_none_of_its_events(settings, sink, service):
     with pytest.raises(SinkRejected):
         sink.write(TABLES["log"], [good, bad, good], "")
     assert _rows(settings, "logs", service, "event_id") == []
+
+
+def test_the_running_pipeline_writes_the_good_events_and_dead_letters_each_refused_one(settings, node):
+    """Through Kafka and the node's ClickHouse consumer: one refused event costs its batch-mates nothing."""
+    service = f"ingest-mixed-{uuid.uuid4().hex[:6]}"
+    good = [_base(service) for _ in range(6)]
+    refused = {
+        "kind": {**_base(service), "kind": "api_metric"},
+        "range": {**_base(service), "status_code": 70_000},
+        "no_ts": {k: v for k, v in _base(service).items() if k != "ts"},
+    }
+    mixed = good[:2] + [refused["kind"]] + good[2:4] + [refused["range"], 42, refused["no_ts"]] + good[4:]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        topic, key = settings.topic("log"), service.encode()
+        for value in (orjson.dumps(mixed), b"[not json", orjson.dumps(good[0] | {"event_id": str(uuid.uuid4())})):
+            producer.send(topic, key=key, value=value).get(timeout=30)  # no count header: counted by decoding
+    finally:
+        producer.close()
+
+    def all_good_stored() -> list[tuple[Any, ...]] | None:
+        rows = _rows(settings, "logs", service, "toString(event_id)")
+        return rows if len(rows) >= len(good) else None
+
+    stored = eventually(all_good_stored, timeout_s=30)
+    assert sorted(r[0] for r in stored) == sorted(e["event_id"] for e in good)
+
+    def letters():
+        found = [
+            d
+            for d in read_dead_letters(settings.kafka_bootstrap, settings.dead_letter_topic, 2000)
+            if service.encode() in d.original or d.original in (b"42", b"[not json")
+        ]
+        return found if len(found) >= 6 else None
+
+    by_reason = {d.reason: d for d in eventually(letters, timeout_s=30)}
+    reasons = sorted(by_reason)
+    assert any(r.startswith("rejected by logs: event of another kind on the log topic") for r in reasons), reasons
+    assert any(r.startswith("rejected by logs: status_code: out of range for the column") for r in reasons), reasons
+    assert any(r.startswith("rejected by logs: timestamp: missing") for r in reasons), reasons
+    assert any(r.startswith("rejected by logs: Cannot parse input: expected '{'") for r in reasons), reasons  # 42
+    assert any(r.startswith("undecodable record") for r in reasons), reasons
+    assert "undecodable record: record value is not a JSON array of events" in reasons
+    range_letter = next(d for r, d in by_reason.items() if "status_code" in r)
+    assert orjson.loads(range_letter.original) == refused["range"]
+    assert range_letter.source.index == mixed.index(refused["range"])
