@@ -1,8 +1,9 @@
-"""One sink's consumer loop: poll -> decode -> batch -> write -> dead-letter -> commit.
+"""One sink's consumer loop: poll -> batch -> write -> dead-letter -> commit.
 
 The order of that chain is the delivery guarantee: offsets are committed only
-after every row of the batch is durably written and every poison event is
-acknowledged by the dead-letter topic. When the sink is down the consumer
+after every event of the batch is durably written and every refused event is
+acknowledged by the dead-letter topic. The write of one batch runs on a writer
+thread while the next batch is polled; commits stay in batch order. When the sink is down the consumer
 pauses its partitions and retries the same batch with capped exponential
 backoff; it never skips. A crash at any point re-delivers from the last
 commit, and the idempotent sinks absorb the repeats.
@@ -127,7 +128,7 @@ class SinkConsumer:
         self._sink: Sink | None = None
         self._dlq = DeadLetterQueue(settings.kafka_bootstrap, settings.dead_letter_topic)
         self._inflight: _InFlight | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1)
+        self._writer: ThreadPoolExecutor | None = None  # made by run(), which owns its life
         self._positions: dict[TopicPartition, int] = {}
         self._lag_updated = 0.0
 
@@ -168,7 +169,7 @@ class SinkConsumer:
             # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
             if self._inflight is not None:
                 self._reap(final=True)
-            self._flush(final=True)
+            self._flush()
         except _Abandon:
             # Stopped while the sink was down (in the loop's flush or the final one): the batch
             # stays uncommitted and is re-read after restart. A clean stop, not a crash.
@@ -215,6 +216,7 @@ class SinkConsumer:
         to Kafka (commits, pauses, retries that keep the group membership) stays on this thread,
         because KafkaConsumer is not thread-safe.
         """
+        assert self._writer is not None
         batch, self._batch = self._batch, self._new_batch()
         self._inflight = _InFlight(batch, self._writer.submit(self._first_attempt, batch))
 
@@ -228,18 +230,18 @@ class SinkConsumer:
         return outcomes
 
     def _reap(self, final: bool = False) -> None:
-        """Finish the in-flight batch: partitions whose first attempt failed are retried here, then commit."""
+        """Finish the in-flight batch: tables whose first attempt failed are retried here, then commit."""
         inflight = self._inflight
         assert inflight is not None
         outcomes = inflight.future.result()
         self._inflight = None
         self._complete(inflight.batch, outcomes, final)
 
-    def _flush(self, final: bool = False) -> None:
+    def _flush(self) -> None:
         """Write the current batch on this thread (the graceful stop)."""
         batch, self._batch = self._batch, self._new_batch()
         if batch:
-            self._complete(batch, {}, final)
+            self._complete(batch, {}, final=True)
 
     def _complete(self, batch: Batch, outcomes: dict[str, Outcome], final: bool) -> None:
         assert self._consumer is not None and self._sink is not None
