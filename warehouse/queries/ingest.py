@@ -87,30 +87,24 @@ def _value(column: Column) -> str:
 def _checks(column: Column) -> list[tuple[str, str]]:
     """(condition that refuses the event, message) for one column."""
     name, wire = column.name, f"`{column.wire_name}`"
+    checks: list[tuple[str, str]] = []
+    if column.type in (ColumnType.TIMESTAMP, ColumnType.FLOAT):
+        # Required, so read as Nullable: an absent value is NULL rather than a silent default.
+        checks.append((f"isNull({wire})", f"{name}: missing"))
     match column.type:
         case ColumnType.UUID:
-            return [(f"isNull(toUUIDOrNull({wire}))", f"{name}: missing or not a UUID")]
-        case ColumnType.TIMESTAMP:
-            return [
-                (f"isNull({wire})", f"{name}: missing"),
-                (f"ifNull({wire} < 0 OR {wire} > {_MAX_DATETIME64_MS}, 0)", f"{name}: out of range"),
-            ]
-        case ColumnType.NULLABLE_TIMESTAMP:
-            return [(f"ifNull({wire} < 0 OR {wire} > {_MAX_DATETIME64_MS}, 0)", f"{name}: out of range")]
+            checks.append((f"isNull(toUUIDOrNull({wire}))", f"{name}: missing or not a UUID"))
+        case ColumnType.TIMESTAMP | ColumnType.NULLABLE_TIMESTAMP:
+            checks.append((f"ifNull({wire} < 0 OR {wire} > {_MAX_DATETIME64_MS}, 0)", f"{name}: out of range"))
         case ColumnType.INT | ColumnType.NULLABLE_INT:
             top = f" OR {wire} > {column.max_value}" if column.max_value is not None else ""
             bounds = f"0 to {column.max_value}" if column.max_value is not None else "at least 0"
-            return [(f"ifNull({wire} < 0{top}, 0)", f"{name}: out of range for the column ({bounds})")]
-        case ColumnType.FLOAT:
-            return [
-                (f"isNull({wire})", f"{name}: missing"),
-                (f"ifNull(NOT isFinite({wire}), 0)", f"{name}: not a finite number"),
-            ]
-        case ColumnType.NULLABLE_FLOAT:
-            return [(f"ifNull(NOT isFinite({wire}), 0)", f"{name}: not a finite number")]
+            checks.append((f"ifNull({wire} < 0{top}, 0)", f"{name}: out of range for the column ({bounds})"))
+        case ColumnType.FLOAT | ColumnType.NULLABLE_FLOAT:
+            checks.append((f"ifNull(NOT isFinite({wire}), 0)", f"{name}: not a finite number"))
     if name == "service":
-        return [(f"{wire} = ''", "service: missing")]
-    return []
+        checks.append((f"{wire} = ''", "service: missing"))
+    return checks
 
 
 def structure(table: Table) -> str:
