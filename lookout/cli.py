@@ -71,21 +71,42 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
     return 0  # not reached: exec replaced this process
 
 
-def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+def _wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT (a scaled-mode process runs until its orchestrator stops it)."""
     import signal
     import threading
 
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+
+
+def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     from lookout.logsetup import configure
     from pipeline.runner import PipelineThreads, build_consumers
 
     configure(settings.log_level, settings.log_json)
     threads = PipelineThreads(build_consumers(settings, args.sink))
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
     threads.start()
-    done.wait()
+    _wait_for_signal()
     threads.stop()
+    return 0
+
+
+def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from alerts.scheduler import create_scheduler
+    from lookout.logsetup import configure
+
+    configure(settings.log_level, settings.log_json)
+    scheduler = create_scheduler(settings)
+    scheduler.start()
+    jobs = ", ".join(job.id for job in scheduler.get_jobs())
+    logging.getLogger("lookout.scheduler").info("scheduler running: %s", jobs, extra={"jobs": jobs})
+    _wait_for_signal()
+    scheduler.shutdown(wait=True)
     return 0
 
 
@@ -176,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink", action="append", choices=["clickhouse", "postgres"], help="sink(s) to consume for (default: both)"
     )
     pipeline.set_defaults(func=cmd_pipeline)
+
+    scheduler = sub.add_parser(
+        "scheduler",
+        help="run only the periodic jobs: retention, rollups (scaled mode; any number, one runs each job)",
+    )
+    scheduler.set_defaults(func=cmd_scheduler)
 
     key_cmd = sub.add_parser("keys", help="create, list or revoke API keys")
     key_sub = key_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

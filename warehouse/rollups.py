@@ -57,5 +57,5 @@ def refresh(client: Client, settle_s: float = 10.0) -> RefreshResult:
         "INSERT INTO rollup_progress (processed_until) VALUES ({upto:DateTime64(3, 'UTC')})", parameters={"upto": upto}
     )
     if done:
-        log.info("rollups refreshed", extra={"minutes": done})
+        log.debug("rollups refreshed", extra={"minutes": done})  # every run while data flows: not news
     return RefreshResult(done)

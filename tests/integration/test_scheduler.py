@@ -1,7 +1,11 @@
-"""The scheduler's Redis leader lock: one node runs a periodic job at a time."""
+"""The scheduler: its Redis leader lock (one node runs a periodic job at a time) and `lookout scheduler`."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,6 +13,7 @@ import pytest
 import redis
 
 from alerts.scheduler import LeaderLock
+from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +49,47 @@ def test_a_lock_held_by_a_dead_node_expires(settings):
 
     time.sleep(0.05)
     assert node.run_if_leader("orphaned", 30, lambda: None) is True
+
+
+ROLLED_UP = """
+import sys, time, uuid
+import orjson
+from pipeline.sinks import ClickHouseSink
+from warehouse import clickhouse
+from warehouse.tables import TABLES
+dsn, action = sys.argv[1], sys.argv[2]
+if action == "write":
+    now = int(time.time() * 1000)
+    sink = ClickHouseSink(dsn, 30, {})
+    events = [{"kind": "log", "event_id": str(uuid.uuid4()), "ts": now, "service": "sched", "level": "info"}] * 5
+    sink.write(TABLES["log"], [orjson.dumps({**e, "event_id": str(uuid.uuid4())}) for e in events], "")
+else:
+    print(clickhouse.connect(dsn).query("SELECT sum(events) FROM logs_1m FINAL").result_rows[0][0])
+"""
+
+
+def test_lookout_scheduler_runs_the_rollup_job_and_stops_on_sigterm(settings, tmp_path):
+    """Scaled mode's `lookout scheduler`, on a warehouse of its own (chDB: one process per data path)."""
+    env = {**os.environ, **settings.as_env(), "LOOKOUT_CLICKHOUSE_DSN": f"chdb:///{tmp_path / 'chdb'}"}
+    env["LOOKOUT_ROLLUP_INTERVAL_S"] = "1"
+    dsn = env["LOOKOUT_CLICKHOUSE_DSN"]
+
+    def python(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-c", ROLLED_UP, dsn, *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    migrated = run_cli(settings, "migrate", env={"LOOKOUT_CLICKHOUSE_DSN": dsn})
+    assert migrated.returncode == 0, migrated.stderr
+    python("write")
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "lookout.cli", "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        time.sleep(14)  # the job takes minutes marked 10 s ago or more, every second
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        output = scheduler.communicate(timeout=30)[0].decode()
+    assert scheduler.returncode == 0, output
+    assert "scheduler running: rollups, retention" in output, output
+    assert python("read") == "5", output
