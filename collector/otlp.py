@@ -616,30 +616,35 @@ def _pb_id(raw: bytes, size: int, what: str) -> str:
     return raw.hex()
 
 
+def _pb_resources(blocks: Iterable[Message], scope_field: str) -> Iterable[tuple[_Resource, Message]]:
+    """(resource and scope, scope block) of every scope block of protobuf resource blocks."""
+    for block in blocks:
+        attributes = _pb_attributes(block.resource.attributes)
+        for scope_block in getattr(block, scope_field):
+            yield _resource(attributes, scope_block.scope.name, scope_block.scope.version), scope_block
+
+
 def _logs_from_protobuf(data: bytes, batch: OtlpBatch) -> None:
     request = _load_protobuf(ExportLogsServiceRequest, data)
-    for block in request.resource_logs:  # type: ignore[attr-defined]
-        attributes = _pb_attributes(block.resource.attributes)
-        for scope_block in block.scope_logs:
-            res = _resource(attributes, scope_block.scope.name, scope_block.scope.version)
-            for record in scope_block.log_records:
-                try:
-                    event = _log_event(
-                        res,
-                        time_ns=record.time_unix_nano,
-                        observed_ns=record.observed_time_unix_nano,
-                        severity_number=record.severity_number,
-                        severity_text=record.severity_text,
-                        body=_pb_any(record.body),
-                        attributes=_pb_attributes(record.attributes),
-                        trace_id=_pb_id(record.trace_id, 16, "traceId"),
-                        span_id=_pb_id(record.span_id, 8, "spanId"),
-                        event_name=record.event_name,
-                    )
-                except _Unmappable as exc:
-                    batch.reject(f"log record: {exc}")
-                    continue
-                batch.events.append(event)
+    for res, scope_block in _pb_resources(request.resource_logs, "scope_logs"):  # type: ignore[attr-defined]
+        for record in scope_block.log_records:
+            try:
+                event = _log_event(
+                    res,
+                    time_ns=record.time_unix_nano,
+                    observed_ns=record.observed_time_unix_nano,
+                    severity_number=record.severity_number,
+                    severity_text=record.severity_text,
+                    body=_pb_any(record.body),
+                    attributes=_pb_attributes(record.attributes),
+                    trace_id=_pb_id(record.trace_id, 16, "traceId"),
+                    span_id=_pb_id(record.span_id, 8, "spanId"),
+                    event_name=record.event_name,
+                )
+            except _Unmappable as exc:
+                batch.reject(f"log record: {exc}")
+                continue
+            batch.events.append(event)
 
 
 # Protobuf oneof names -> the OTLP/JSON names used in metadata, so both encodings store the same thing.
@@ -678,12 +683,9 @@ def _pb_metric(res: _Resource, metric: Message, batch: OtlpBatch) -> None:
 
 def _metrics_from_protobuf(data: bytes, batch: OtlpBatch) -> None:
     request = _load_protobuf(ExportMetricsServiceRequest, data)
-    for block in request.resource_metrics:  # type: ignore[attr-defined]
-        attributes = _pb_attributes(block.resource.attributes)
-        for scope_block in block.scope_metrics:
-            res = _resource(attributes, scope_block.scope.name, scope_block.scope.version)
-            for metric in scope_block.metrics:
-                _pb_metric(res, metric, batch)
+    for res, scope_block in _pb_resources(request.resource_metrics, "scope_metrics"):  # type: ignore[attr-defined]
+        for metric in scope_block.metrics:
+            _pb_metric(res, metric, batch)
 
 
 # --- public API -------------------------------------------------------------------------------------
