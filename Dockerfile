@@ -9,6 +9,9 @@ COPY pipeline pipeline
 COPY warehouse warehouse
 COPY dashboards dashboards
 COPY alerts alerts
-RUN pip install --no-cache-dir . && useradd --system lookout
+COPY access access
+COPY app app
+COPY clients/python clients/python
+RUN pip install --no-cache-dir ./clients/python . && useradd --system lookout
 USER lookout
 ENTRYPOINT []

@@ -1,1 +1,1 @@
-"""Alerts: the scheduler that evaluates threshold rules and notifies on-call people."""
+"""Alerts: rules, evaluation, incidents and notifications."""

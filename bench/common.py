@@ -27,13 +27,13 @@ from typing import Any
 
 import orjson
 
-from lookout import keys
+from access import keys
 from lookout.contract import validate_event
-from lookout.demo import ENDPOINTS, SERVICES
+from app.demo import ENDPOINTS, SERVICES
 from lookout.records import RecordValue, encode_events
 from lookout.settings import PROJECT_ROOT, Settings
-from lookout.stack import Stack
-from lookout.stack.base import find_free_port
+from app.stack import Stack
+from app.stack.base import find_free_port
 
 _T0 = time.monotonic()
 
@@ -437,7 +437,7 @@ def perf_test_payload_file(
     Random payloads do not compress, so with compression on they are not the same work as real
     records; this variant sends the very records the collector produced, one per line.
     """
-    from lookout.stack.kafka import _java_argv  # the same JVM and jars as lookout.stack.producer_perf_test
+    from app.stack.kafka import _java_argv  # the same JVM and jars as app.stack.producer_perf_test
 
     path = workdir / f"payloads-{os.getpid()}-{time.monotonic_ns()}.txt"
     path.write_bytes(b"\n".join(p for p in payloads if b"\n" not in p) + b"\n")

@@ -12,7 +12,7 @@ For every batch size (default 100 and 1,000 log events of ~400 bytes, gzip-compr
    clock that does not wait for answers) and a pool of ``--pool`` connections sends them; latency is
    measured from the scheduled time, so a slow answer that delays the next send is charged to the
    latency (no coordinated omission). p50/p99/p99.9 of the 202s, and every non-202 counted.
-3. ceiling: Kafka's own ProducerPerformance (``lookout.stack.producer_perf_test``) with the
+3. ceiling: Kafka's own ProducerPerformance (``app.stack.producer_perf_test``) with the
    collector's producer settings (acks=all, idempotence, linger 2 ms, same compression), sending as
    many records as the collector produced in the closed loop, each of the average size of a record
    the collector produces for these events (it packs one request's events into one record per
@@ -58,7 +58,7 @@ from bench.common import (
     summarize_collapsed,
     wire_records,
 )
-from lookout.stack import producer_perf_test
+from app.stack import producer_perf_test
 
 # --------------------------------------------------------------------------- request bodies
 

@@ -19,11 +19,11 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from collector import ingest, metrics, otlp
+from collector import otlp, packing, prometheus
 from collector.body import BodyError, BodyLimits, BodyTooLarge, inflate, parse_body
 from collector.producer import EventProducer, KafkaUnavailable
 from collector.ratelimit import RateLimiter, rate_limit_event
-from lookout.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
+from access.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
 from lookout.settings import Settings
 
 log = logging.getLogger("lookout.collector")
@@ -77,21 +77,21 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         g.started = time.perf_counter()
         if request.path.startswith("/v1/"):
-            metrics.IN_FLIGHT.inc()
+            prometheus.IN_FLIGHT.inc()
             g.in_flight = True
 
     @app.teardown_request
     def _teardown(_exc: BaseException | None) -> None:
         if g.pop("in_flight", False):
-            metrics.IN_FLIGHT.dec()
+            prometheus.IN_FLIGHT.dec()
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if request.path.startswith("/v1/"):
             elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-            metrics.REQUEST_SECONDS.labels(request.path).observe(elapsed)
-            metrics.REQUESTS.labels(request.path, str(response.status_code)).inc()
+            prometheus.REQUEST_SECONDS.labels(request.path).observe(elapsed)
+            prometheus.REQUESTS.labels(request.path, str(response.status_code)).inc()
             log.info(
                 "request",
                 extra={
@@ -176,9 +176,9 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         response.headers.update(rate_headers)
         return response
 
-    def _accept(items: list[object], principal: Principal) -> tuple[ingest.IngestResult, dict[str, str]] | Response:
+    def _accept(items: list[object], principal: Principal) -> tuple[packing.IngestResult, dict[str, str]] | Response:
         """Validate, rate-limit and produce; the events are durable in Kafka when this returns a result."""
-        result = ingest.build_records(
+        result = packing.build_records(
             items,
             now_ms=int(time.time() * 1000),
             may_send=principal.may_send,
@@ -186,7 +186,7 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
             max_event_bytes=settings.max_event_bytes,
         )
         for reason, count in result.rejected_by_reason.items():
-            metrics.EVENTS_REJECTED.labels(reason).inc(count)
+            prometheus.EVENTS_REJECTED.labels(reason).inc(count)
         rate_headers: dict[str, str] = {}
         if not result.accepted:
             return result, rate_headers
@@ -196,14 +196,14 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         if decision is not None:
             rate_headers = decision.headers()
             if not decision.allowed:
-                metrics.EVENTS_REJECTED.labels("rate_limited").inc(result.accepted)
+                prometheus.EVENTS_REJECTED.labels("rate_limited").inc(result.accepted)
                 _report_rate_limited(principal, decision.limit)
                 return error(429, "rate limit exceeded for this API key", rate_headers)
         try:
             svc.producer.send_all(result.records)
         except KafkaUnavailable as exc:
-            metrics.PRODUCE_ERRORS.inc()
-            metrics.EVENTS_REJECTED.labels("unavailable").inc(result.accepted)
+            prometheus.PRODUCE_ERRORS.inc()
+            prometheus.EVENTS_REJECTED.labels("unavailable").inc(result.accepted)
             log.warning("produce failed", extra={"request_id": g.request_id, "error": str(exc)})
             return error(
                 503,
@@ -211,7 +211,7 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
                 {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
             )
         for kind, count in result.accepted_by_kind.items():
-            metrics.EVENTS_ACCEPTED.labels(kind).inc(count)
+            prometheus.EVENTS_ACCEPTED.labels(kind).inc(count)
         return result, rate_headers
 
     def _report_rate_limited(principal: Principal, limit: int) -> None:
@@ -226,7 +226,7 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
         event = rate_limit_event(principal, limit, request.remote_addr or "", request.path, int(time.time() * 1000))
         try:
             svc.producer.send_all(
-                ingest.build_records(
+                packing.build_records(
                     [event],
                     now_ms=event["timestamp"],
                     may_send=lambda _kind: True,
@@ -299,7 +299,7 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        body, content_type = metrics.render()
+        body, content_type = prometheus.render()
         return Response(body, content_type=content_type)
 
     return app

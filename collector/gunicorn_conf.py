@@ -25,7 +25,7 @@ errorlog = "-"
 loglevel = "warning"
 proc_name = "lookout-collector"
 
-# Each worker writes its metrics to files here; /metrics sums them (collector/metrics.py).
+# Each worker writes its metrics to files here; /metrics sums them (collector/prometheus.py).
 # The directory must be empty at start, or counters of a previous run would leak in. It must
 # also be set before prometheus_client is first imported: it picks its storage at import.
 _metrics_dir = os.environ.setdefault(

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from lookout.auth import Principal
+from access.auth import Principal
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dashboards.params import BadParameter, log_query
-from lookout.auth import ApiKeyAuthenticator, AuthUnavailable
+from access.auth import ApiKeyAuthenticator, AuthUnavailable
 from lookout.settings import Settings
 from warehouse import clickhouse
 from warehouse.queries import logs

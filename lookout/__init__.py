@@ -1,3 +1,6 @@
-"""Lookout's shared package: settings, the event contract, the local stack and the CLI."""
+"""Lookout's base: settings, the event contract, Kafka records and topics, logging set-up.
+
+Imports nothing of Lookout's above it (tests/unit/test_layers.py holds that).
+"""
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ record as untrusted input (older collectors, hand-produced records, a broken
 producer): anything that cannot become a row raises :class:`PoisonEvent`, and
 the event goes to the dead-letter topic instead of blocking its batch.
 (ClickHouse tables are filled from the wire form by ClickHouse itself:
-warehouse/queries/ingest.py.)
+warehouse/queries/inserts.py.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A sink turns events into what its database ingests fastest, and writes them:
 - ClickHouse gets the records' JSON bytes untouched and parses them itself
-  (warehouse/queries/ingest.py): a whole partition's records in one insert.
+  (warehouse/queries/inserts.py): a whole partition's records in one insert.
   Python never builds a row, which is what makes 100,000 events/s reachable
   on two cores (docs/benchmarks.md).
 - PostgreSQL gets typed rows (pipeline/rows.py) through COPY.
@@ -13,7 +13,7 @@ effectively-once in the tables:
   collapse; the query layer reads with FINAL), and each insert carries a
   deduplication token naming the Kafka offsets it covers, so a re-delivered
   range cut the same way as the first time is dropped at insert time. The
-  rollups are recomputed from the collapsed rows (warehouse/rollups.py), so
+  rollups are recomputed from the collapsed rows (warehouse/rollup_refresh.py), so
   they stay exact too (docs/architecture.md).
 - PostgreSQL inserts use ON CONFLICT (event_id, timestamp) DO NOTHING.
 Errors are sorted into :class:`SinkUnavailable` (pause and retry) and
@@ -35,7 +35,7 @@ from lookout.records import json_rows
 from lookout.settings import Settings
 from pipeline.rows import RowBuilder
 from warehouse import clickhouse, postgres
-from warehouse.queries.ingest import (
+from warehouse.queries.inserts import (
     JSON_INPUT_SETTINGS,
     file_source,
     input_source,
@@ -70,7 +70,7 @@ class Sink(Protocol):
 
 
 class ClickHouseSink:
-    """Inserts wire-form JSON; ClickHouse parses, checks and converts it (warehouse/queries/ingest.py)."""
+    """Inserts wire-form JSON; ClickHouse parses, checks and converts it (warehouse/queries/inserts.py)."""
 
     def __init__(self, dsn: str, retention_days: int, retention_overrides: Mapping[str, int]) -> None:
         self._dsn = dsn

@@ -41,7 +41,7 @@ def connect(dsn: str, **settings: Any) -> Client:
 
 
 # Error codes that mean "this data is wrong": parse failures, type and range errors, a failed
-# throwIf check (warehouse/queries/ingest.py). Any other server error (too many parts, memory,
+# throwIf check (warehouse/queries/inserts.py). Any other server error (too many parts, memory,
 # a missing table before migrations ran, a bug in our SQL) is retried, never blamed on the rows:
 # a sink stuck retrying shows on /metrics, while rows wrongly refused would be dead-lettered.
 _DATA_ERRORS = frozenset({6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 395, 441, 467})

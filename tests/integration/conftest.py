@@ -22,11 +22,11 @@ import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from collector.app import create_app as create_collector
-from lookout import keys
-from lookout.node import Node
+from access import keys
+from app.node import Node
 from lookout.settings import Settings
-from lookout.stack import Stack
-from lookout.stack.base import find_free_port
+from app.stack import Stack
+from app.stack.base import find_free_port
 from lookout.topics import ensure_topics
 from warehouse.migrate import migrate
 
@@ -109,7 +109,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run `lookout ARGS` as a user would, against the test stack's settings."""
     return subprocess.run(
-        [sys.executable, "-m", "lookout.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         env={**os.environ, **settings.as_env(), **(env or {})},
         input=stdin,
         capture_output=True,

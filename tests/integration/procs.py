@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lookout.settings import PROJECT_ROOT
 
-LOOKOUT = [sys.executable, "-m", "lookout.cli"]
+LOOKOUT = [sys.executable, "-m", "app.cli"]
 
 # Runs first in every child: asks Linux to SIGKILL the child when the test process dies
 # (PR_SET_PDEATHSIG survives exec), so not even a killed pytest leaves pipelines behind.
@@ -30,7 +30,7 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 
 
 class Child:
-    """One `python -m lookout.cli ...` process with its output in a log file."""
+    """One `python -m app.cli ...` process with its output in a log file."""
 
     def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_file: Path) -> None:
         self.name = name

@@ -1,4 +1,4 @@
-"""ClickHouse parses wire-form events itself (warehouse/queries/ingest.py): the rows it stores, what it refuses.
+"""ClickHouse parses wire-form events itself (warehouse/queries/inserts.py): the rows it stores, what it refuses.
 
 These go through the real sink into the real engine (the session's chDB), one service per test.
 """

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import requests
 
-from lookout import keys
+from access import keys
 from tests.integration.conftest import eventually
 from warehouse import postgres
 

@@ -43,11 +43,11 @@ from kafka.errors import KafkaError, NoError
 from kafka.structs import OffsetAndMetadata
 
 from collector.app import create_app as create_collector
-from lookout import keys
+from access import keys
 from lookout.records import decode_events
 from lookout.settings import Settings
-from lookout.stack import Stack
-from lookout.stack.base import find_free_port
+from app.stack import Stack
+from app.stack.base import find_free_port
 from lookout.topics import ensure_topics, topic_names
 from pipeline.consumer import group_id
 from tests.integration.conftest import eventually, serve
@@ -689,7 +689,7 @@ if sys.argv[3:] == ["--ids-and-optimize"]:
     client.command("OPTIMIZE TABLE logs FINAL")
     out["raw_after_optimize"] = one(
         "SELECT count(), uniqExact(event_id) FROM logs WHERE startsWith(service, {svc:String})")
-    from warehouse.rollups import refresh
+    from warehouse.rollup_refresh import refresh
     refresh(client, settle_s=0)
     out["rollup_events"] = one("SELECT sum(events) FROM logs_1m FINAL WHERE startsWith(service, {svc:String})")[0]
 print(json.dumps(out))

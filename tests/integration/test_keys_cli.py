@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from lookout.secrets import hash_api_key
+from access.credentials import hash_api_key
 from tests.integration.conftest import run_cli
 from warehouse import postgres
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from lookout.stack.base import find_free_port
+from app.stack.base import find_free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def test_lookout_up_demo_serves_demo_logs_within_10_seconds(settings, tmp_path):
     output = tmp_path / "up.log"
     with output.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lookout.cli", "up", "--demo", "--no-stack"],
+            [sys.executable, "-m", "app.cli", "up", "--demo", "--no-stack"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

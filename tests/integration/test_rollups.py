@@ -12,8 +12,8 @@ import requests
 
 from tests.integration.conftest import eventually
 from warehouse import clickhouse
-from warehouse.queries.metrics import SeriesQuery, api_series, log_volume
-from warehouse.rollups import refresh
+from warehouse.queries.timeseries import SeriesQuery, api_series, log_volume
+from warehouse.rollup_refresh import refresh
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +151,6 @@ def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node
         ).result_rows
         return rows[0][0]
 
-    # Marked minutes are taken 10 s after the insert that marked them (warehouse/rollups.py).
+    # Marked minutes are taken 10 s after the insert that marked them (warehouse/rollup_refresh.py).
     assert eventually(lambda: rolled_up() == 7, timeout_s=40, interval_s=0.5)
     client.close()

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from alerts.scheduler import LeaderLock
+from app.scheduler import LeaderLock
 from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def test_lookout_scheduler_runs_the_rollup_job_and_stops_on_sigterm(settings, tm
     assert migrated.returncode == 0, migrated.stderr
     python("write")
     scheduler = subprocess.Popen(
-        [sys.executable, "-m", "lookout.cli", "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "app.cli", "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         time.sleep(14)  # the job takes minutes marked 10 s ago or more, every second

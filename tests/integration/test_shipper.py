@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from collector.app import create_app as create_collector
-from lookout.client import Client, LookoutHandler
-from lookout.stack.base import find_free_port
+from lookout_client import Client, LookoutHandler
+from app.stack.base import find_free_port
 from tests.integration.conftest import eventually, serve
 from warehouse import clickhouse
 

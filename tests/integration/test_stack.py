@@ -16,8 +16,8 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from lookout.settings import Settings
-from lookout.stack import ServiceStatus, Stack, StackError
-from lookout.stack.base import LOCALHOST, pid_alive, port_in_use
+from app.stack import ServiceStatus, Stack, StackError
+from app.stack.base import LOCALHOST, pid_alive, port_in_use
 
 pytestmark = pytest.mark.integration
 

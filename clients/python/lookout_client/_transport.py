@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from lookout import __version__
+from lookout_client import __version__
 
 from ._events import encode_batch
 

@@ -1,4 +1,4 @@
-"""lookout.client against a real HTTP server on 127.0.0.1 that answers from a script."""
+"""lookout_client against a real HTTP server on 127.0.0.1 that answers from a script."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from lookout.client import Client, ClientStats, LookoutHandler, WsgiMetricsMiddleware
-from lookout.client._batcher import backoff_delay
-from lookout.client.handler import _TEXT_FIELDS, _VALUE_FIELDS
+from lookout_client import Client, ClientStats, LookoutHandler, WsgiMetricsMiddleware
+from lookout_client._batcher import backoff_delay
+from lookout_client.handler import _TEXT_FIELDS, _VALUE_FIELDS
 from lookout.contract import columns_for, validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,11 +388,11 @@ def test_without_on_error_a_problem_is_logged_once_as_a_warning(
 ) -> None:
     collector.default = Reply(401)
     client = make_client()
-    with caplog.at_level(logging.WARNING, logger="lookout.client"):
+    with caplog.at_level(logging.WARNING, logger="lookout_client"):
         for _ in range(3):
             client.send(log("x"))
             assert client.flush()
-    warnings = [record for record in caplog.records if record.name == "lookout.client"]
+    warnings = [record for record in caplog.records if record.name == "lookout_client"]
     assert len(warnings) == 1 and "API key" in warnings[0].getMessage()
 
 
@@ -470,7 +470,7 @@ def test_the_spool_is_bounded(collector: FakeCollector, make_client, tmp_path: P
 
 _CRASHING_APP = """
 import os, sys
-from lookout.client import Client
+from lookout_client import Client
 client = Client(sys.argv[1], "test-key", "checkout", spool_path=sys.argv[2], retries_before_spool=0,
                 backoff_base=0.01, backoff_cap=0.01)
 client.send_many({"kind": "log", "level": "info", "message": f"m{i}"} for i in range(5))
@@ -533,7 +533,7 @@ def test_close_delivers_what_is_queued_and_later_sends_are_dropped(collector: Fa
 
 _EXITING_APP = """
 import sys
-from lookout.client import Client
+from lookout_client import Client
 client = Client(sys.argv[1], "test-key", "checkout", flush_interval=60)
 client.send({"kind": "log", "level": "info", "message": "bye"})
 """
@@ -635,7 +635,7 @@ def test_handler_never_ships_the_clients_own_logging(collector: FakeCollector, m
     try:
         logging.getLogger("app").error("first")
         assert collector.wait_for(lambda: seen)
-        logging.getLogger("lookout.client").warning("the client's own warning")
+        logging.getLogger("lookout_client").warning("the client's own warning")
         logging.getLogger("app").error("second")
         assert client.flush()
     finally:

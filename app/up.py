@@ -18,11 +18,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from lookout import keys
-from lookout.node import Node
-from lookout.secrets import generate_password
+from access import keys
+from app.node import Node
+from access.credentials import generate_password
 from lookout.settings import PROJECT_ROOT, Settings
-from lookout.stack import Stack
+from app.stack import Stack
 from lookout.topics import ensure_topics
 from warehouse.migrate import migrate
 
@@ -126,7 +126,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
         node.start()
         wait_http(f"{dashboards_url}/healthz", 30, "the dashboards")
         if demo:
-            from lookout.demo import DemoTraffic
+            from app.demo import DemoTraffic
 
             demo_traffic = DemoTraffic(collector_url, credentials["ingest_api_key"], rate=demo_rate)
             demo_traffic.start()

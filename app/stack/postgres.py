@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from lookout.stack.base import LOCALHOST, Service, StackError, telling_line
+from app.stack.base import LOCALHOST, Service, StackError, telling_line
 
 _PG_OS_USER = "postgres"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost"}

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from lookout.stack.base import LOCALHOST, Service, ServiceStatus, StackError, find_free_port
-from lookout.stack.kafka import KafkaService
-from lookout.stack.postgres import PostgresService
-from lookout.stack.redis import RedisService
+from app.stack.base import LOCALHOST, Service, ServiceStatus, StackError, find_free_port
+from app.stack.kafka import KafkaService
+from app.stack.postgres import PostgresService
+from app.stack.redis import RedisService
 
 if TYPE_CHECKING:
     from lookout.settings import Settings

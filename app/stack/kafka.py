@@ -21,7 +21,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from lookout.stack.base import LOCALHOST, Service, StackError, telling_line, wait_for_port
+from app.stack.base import LOCALHOST, Service, StackError, telling_line, wait_for_port
 
 _HERE = Path(__file__).resolve().parent
 POM = _HERE / "kafka-pom.xml"

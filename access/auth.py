@@ -14,7 +14,7 @@ import orjson
 import psycopg
 import redis
 
-from lookout.secrets import hash_api_key
+from access.credentials import hash_api_key
 from warehouse import postgres
 from warehouse.queries import api_keys
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from lookout.client import Client
+from lookout_client import Client
 
 SERVICES = ("api-gateway", "payments", "auth", "chain-indexer")
 ENDPOINTS = (

@@ -47,7 +47,7 @@ class Client:
 
     Problems (a bad API key, rejected events, an unreachable collector) are
     reported once each to ``on_error``, or else logged as warnings on the
-    ``lookout.client`` logger (stderr when logging is not configured).
+    ``lookout_client`` logger (stderr when logging is not configured).
     """
 
     def __init__(

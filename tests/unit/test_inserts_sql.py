@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.queries.ingest import file_source, input_source, insert_wire_events, retention_expression, structure
+from warehouse.queries.inserts import file_source, input_source, insert_wire_events, retention_expression, structure
 from warehouse.queries.rollups import ROLLUPS, refresh_sql, rolled_up_or_raw
 from warehouse.tables import TABLES, Database, kinds_in
 

@@ -3,7 +3,7 @@
 Usage::
 
     import logging
-    from lookout.client import Client, LookoutHandler, WsgiMetricsMiddleware
+    from lookout_client import Client, LookoutHandler, WsgiMetricsMiddleware
 
     client = Client(
         "https://lookout.example.com", api_key="...", service="payments-api", instance="web-1",
@@ -23,6 +23,8 @@ became of every event; ``on_error=`` receives problems such as a rejected API
 key, once each. Create the client in each worker process (after the server
 forks), and give each process its own ``spool_path``.
 """
+
+__version__ = "0.1.0"  # before the imports: the transport sends it as its User-Agent
 
 from ._batcher import ClientStats
 from ._client import Client

@@ -6,7 +6,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from lookout.stack.base import LOCALHOST, Service, StackError
+from app.stack.base import LOCALHOST, Service, StackError
 
 
 class RedisService(Service):

@@ -1,6 +1,6 @@
 """The rollup refresh job: recompute the minutes recent inserts touched, from the deduplicated raw rows.
 
-Run by the scheduler every LOOKOUT_ROLLUP_INTERVAL_S on the leader (alerts/scheduler.py). Each run
+Run by the scheduler every LOOKOUT_ROLLUP_INTERVAL_S on the leader (app/scheduler.py). Each run
 takes the minutes marked since the last run, up to ``settle_s`` ago (an insert's marker is written
 while the insert runs; the delay lets the insert finish before its minutes are read), recomputes
 them with FINAL and records how far it got. Runs overlap by ``settle_s`` too, so a marker that

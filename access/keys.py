@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import psycopg
 import redis
 
-from lookout.auth import cache_key
+from access.auth import cache_key
 from lookout.contract import KINDS
-from lookout.secrets import display_prefix, generate_api_key, hash_api_key, hash_password
+from access.credentials import display_prefix, generate_api_key, hash_api_key, hash_password
 from lookout.settings import Settings
 from warehouse import postgres
 from warehouse.queries import accounts, api_keys, audit

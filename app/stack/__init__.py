@@ -4,8 +4,8 @@ Nothing is installed: the servers come from the machine (PostgreSQL, Redis,
 Java) and from Maven Central (the Kafka jars, cached once per machine).
 """
 
-from lookout.stack.base import ServiceStatus, StackError
-from lookout.stack.kafka import fetch_kafka, kafka_libs_dir, producer_perf_test
-from lookout.stack.stack import Stack
+from app.stack.base import ServiceStatus, StackError
+from app.stack.kafka import fetch_kafka, kafka_libs_dir, producer_perf_test
+from app.stack.stack import Stack
 
 __all__ = ["ServiceStatus", "Stack", "StackError", "fetch_kafka", "kafka_libs_dir", "producer_perf_test"]

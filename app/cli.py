@@ -27,7 +27,7 @@ def _err(message: str) -> None:
 
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
-    from lookout.stack import Stack, fetch_kafka
+    from app.stack import Stack, fetch_kafka
 
     if args.action == "fetch":
         fetch_kafka(progress=_err)
@@ -55,7 +55,7 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from lookout.logsetup import configure
-    from lookout.up import run
+    from app.up import run
 
     configure(settings.log_level, settings.log_json)
     return run(settings, demo=args.demo, start_stack=not args.no_stack, demo_rate=args.demo_rate, progress=_print)
@@ -97,7 +97,7 @@ def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from alerts.scheduler import create_scheduler
+    from app.scheduler import create_scheduler
     from lookout.logsetup import configure
 
     configure(settings.log_level, settings.log_json)
@@ -111,7 +111,7 @@ def cmd_scheduler(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from lookout import keys
+    from access import keys
 
     if args.action == "create":
         created = keys.create_key(settings, args.name, keys.parse_scopes(args.scopes), keys.parse_rate(args.rate_limit))
@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from kafka.errors import KafkaError
 
-    from lookout.keys import KeyManagementError
-    from lookout.stack import StackError
+    from access.keys import KeyManagementError
+    from app.stack import StackError
     from warehouse.clickhouse import ClickHouseUnavailable
     from warehouse.migrate import MigrationError
     from warehouse.postgres import PostgresUnavailable

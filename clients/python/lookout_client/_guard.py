@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-INTERNAL_LOGGER = "lookout.client"
+INTERNAL_LOGGER = "lookout_client"
 
 _state = threading.local()
 

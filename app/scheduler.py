@@ -18,7 +18,7 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from lookout.settings import Settings
-from warehouse import clickhouse, retention, rollups
+from warehouse import clickhouse, retention, rollup_refresh
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,6 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
 def _refresh_rollups(settings: Settings) -> None:
     client = clickhouse.connect(settings.clickhouse_dsn)
     try:
-        rollups.refresh(client)
+        rollup_refresh.refresh(client)
     finally:
         client.close()

@@ -13,13 +13,13 @@ import threading
 from prometheus_client import CollectorRegistry
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from alerts.scheduler import create_scheduler
+from app.scheduler import create_scheduler
 from dashboards.app import create_app as create_dashboards
 from lookout.settings import Settings
-from pipeline.metrics import PipelineCollector
+from pipeline.prometheus import PipelineCollector
 from pipeline.runner import PipelineThreads, build_consumers
 
-log = logging.getLogger("lookout.node")
+log = logging.getLogger("app.node")
 
 
 class Node:
