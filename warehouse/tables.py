@@ -1,14 +1,21 @@
 """Where each event kind is stored, and how each field becomes a column value.
 
-This is the storage side of the event contract: the migrations create these
-columns, the pipeline fills them from the wire form of validated events, and a
-unit test keeps this map, the contract and the migrations in step.
+This is the storage side of the event contract, derived from it: every field of
+a kind (lookout.contract.SCHEMAS, plus the envelope) is a column of the kind's
+table, with a column type that follows from the field's type, so a field added
+to the contract is written by the pipeline, never skipped. What only storage
+knows is declared here: which database and table hold a kind, and the columns
+the contract has no field for (retention_days, ingested_at). The migrations
+create the columns; tests/integration/test_columns.py compares the contract,
+this map and the live columns of both databases.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from lookout.contract import ENVELOPE, KINDS, FieldSpec, FieldType, schema_for
 
 
 class Database(StrEnum):
@@ -57,135 +64,78 @@ class Table:
         return [c.name for c in self.columns]
 
 
-U16, U32, U64 = 2**16 - 1, 2**32 - 1, 2**64 - 1
-T = ColumnType
+# A ClickHouse integer column is the narrowest unsigned type holding every value the contract allows;
+# its maximum is what the insert checks values against (warehouse/queries/inserts.py).
+_UNSIGNED_MAXIMA = (2**8 - 1, 2**16 - 1, 2**32 - 1, 2**64 - 1)
 
-_ENVELOPE = (
-    Column("event_id", T.UUID),
-    Column("timestamp", T.TIMESTAMP),
-    Column("service", T.STRING),
-    Column("instance", T.STRING),
-)
 
-_LOG = (
-    Column("level", T.STRING),
-    Column("message", T.STRING),
-    Column("category", T.STRING),
-    Column("event_type", T.STRING),
-    Column("user_id", T.STRING),
-    Column("admin_id", T.STRING),
-    Column("session_id", T.STRING),
-    Column("request_id", T.STRING),
-    Column("correlation_id", T.STRING),
-    Column("ip_address", T.STRING),
-    Column("user_agent", T.STRING),
-    Column("endpoint", T.STRING),
-    Column("method", T.STRING),
-    Column("status_code", T.NULLABLE_INT, U16),
-    Column("response_time_ms", T.NULLABLE_FLOAT),
-    Column("request_size_bytes", T.NULLABLE_INT, U64),
-    Column("response_size_bytes", T.NULLABLE_INT, U64),
-    Column("error_code", T.STRING),
-    Column("error_message", T.STRING),
-    Column("error_stack", T.STRING),
-    Column("request_data", T.JSON),
-    Column("response_data", T.JSON),
-    Column("metadata", T.JSON),
-)
+def _integer_column_max(spec: FieldSpec) -> int:
+    if spec.min_value is None or spec.min_value < 0 or spec.max_value is None:
+        raise ValueError(f"{spec.name}: integer fields must be bounded and non-negative (ClickHouse stores unsigned)")
+    for maximum in _UNSIGNED_MAXIMA:
+        if spec.max_value <= maximum:
+            return maximum
+    raise ValueError(f"{spec.name}: {spec.max_value} does not fit in 64 bits")
 
-_API_METRIC = (
-    Column("endpoint", T.STRING),
-    Column("method", T.STRING),
-    Column("status_code", T.INT, U16),
-    Column("response_time_ms", T.FLOAT),
-    Column("request_size_bytes", T.NULLABLE_INT, U64),
-    Column("response_size_bytes", T.NULLABLE_INT, U64),
-    Column("cache_hit", T.BOOL),
-    Column("user_id", T.STRING),
-    Column("error_type", T.STRING),
-    Column("database_query_time_ms", T.NULLABLE_FLOAT),
-    Column("external_api_time_ms", T.NULLABLE_FLOAT),
-    Column("concurrent_requests", T.NULLABLE_INT, U32),
-    Column("memory_usage_mb", T.NULLABLE_FLOAT),
-    Column("cpu_usage_percent", T.NULLABLE_FLOAT),
-    Column("metadata", T.JSON),
-)
 
-_SYSTEM_METRIC = (
-    Column("metric_type", T.STRING),
-    Column("metric_name", T.STRING),
-    Column("value", T.FLOAT),
-    Column("unit", T.STRING),
-    Column("threshold_warning", T.NULLABLE_FLOAT),
-    Column("threshold_critical", T.NULLABLE_FLOAT),
-    Column("metadata", T.JSON),
-)
+def column_for(spec: FieldSpec, database: Database) -> Column:
+    """The column that stores one field of the contract in ``database``."""
+    # Optional numbers and secondary timestamps are nullable; required ones, and integers with a default
+    # (processing_attempts), are not.
+    nullable = spec.nullable
+    match spec.type:
+        case FieldType.UUID:
+            return Column(spec.name, ColumnType.UUID)
+        case FieldType.TIMESTAMP:
+            return Column(spec.name, ColumnType.NULLABLE_TIMESTAMP if nullable else ColumnType.TIMESTAMP)
+        case FieldType.STR | FieldType.ENUM:
+            return Column(spec.name, ColumnType.STRING)
+        case FieldType.INT:
+            kind = ColumnType.NULLABLE_INT if nullable else ColumnType.INT
+            return Column(spec.name, kind, _integer_column_max(spec))
+        case FieldType.FLOAT:
+            return Column(spec.name, ColumnType.NULLABLE_FLOAT if nullable else ColumnType.FLOAT)
+        case FieldType.BOOL:
+            return Column(spec.name, ColumnType.BOOL)
+        case FieldType.JSON:
+            return Column(spec.name, ColumnType.JSON)
+        case FieldType.IP:
+            # PostgreSQL has INET; in ClickHouse logs keep the address as text ("" when absent).
+            return Column(spec.name, ColumnType.IP if database is Database.POSTGRES else ColumnType.STRING)
+    raise AssertionError(f"unhandled field type {spec.type}")
 
-_BLOCKCHAIN_EVENT = (
-    Column("event_type", T.STRING),
-    Column("contract_address", T.STRING),
-    Column("transaction_hash", T.STRING),
-    Column("block_number", T.NULLABLE_INT, U64),
-    Column("block_hash", T.STRING),
-    Column("log_index", T.NULLABLE_INT, U32),
-    Column("event_signature", T.STRING),
-    Column("decoded_data", T.JSON),
-    Column("raw_data", T.STRING),
-    Column("processed", T.BOOL),
-    Column("processing_attempts", T.INT, U32),
-    Column("last_processing_error", T.STRING),
-    Column("processed_at", T.NULLABLE_TIMESTAMP),
-    Column("metadata", T.JSON),
-)
 
-_ADMIN_AUDIT = (
-    Column("admin_id", T.STRING),
-    Column("action", T.STRING),
-    Column("resource_type", T.STRING),
-    Column("resource_id", T.STRING),
-    Column("old_values", T.JSON),
-    Column("new_values", T.JSON),
-    Column("ip_address", T.IP),
-    Column("user_agent", T.STRING),
-    Column("session_id", T.STRING),
-    Column("justification", T.STRING),
-    Column("approval_required", T.BOOL),
-    Column("approved_by", T.STRING),
-    Column("approved_at", T.NULLABLE_TIMESTAMP),
-    Column("metadata", T.JSON),
-)
-
-_SECURITY_EVENT = (
-    Column("event_type", T.STRING),
-    Column("severity", T.STRING),
-    Column("user_id", T.STRING),
-    Column("ip_address", T.IP),
-    Column("user_agent", T.STRING),
-    Column("endpoint", T.STRING),
-    Column("threat_indicators", T.JSON),
-    Column("automatic_action_taken", T.STRING),
-    Column("investigated", T.BOOL),
-    Column("investigated_by", T.STRING),
-    Column("investigation_notes", T.STRING),
-    Column("false_positive", T.BOOL),
-    Column("metadata", T.JSON),
-)
+# The envelope as stored: ``kind`` is the table itself; event_id leads, the identity re-deliveries collapse on.
+_ENVELOPE = tuple(sorted((spec for spec in ENVELOPE if spec.name != "kind"), key=lambda spec: spec.name != "event_id"))
 
 # ClickHouse rows also carry their retention so whole parts expire (see migration 0001).
-_RETENTION = (Column("retention_days", T.INT, U16),)
+_RETENTION = Column("retention_days", ColumnType.INT, 2**16 - 1)
 
-TABLES: dict[str, Table] = {
-    "log": Table("log", Database.CLICKHOUSE, "logs", _ENVELOPE + _LOG + _RETENTION),
-    "api_metric": Table("api_metric", Database.CLICKHOUSE, "api_metrics", _ENVELOPE + _API_METRIC + _RETENTION),
-    "system_metric": Table(
-        "system_metric", Database.CLICKHOUSE, "system_metrics", _ENVELOPE + _SYSTEM_METRIC + _RETENTION
-    ),
-    "blockchain_event": Table(
-        "blockchain_event", Database.CLICKHOUSE, "blockchain_events", _ENVELOPE + _BLOCKCHAIN_EVENT + _RETENTION
-    ),
-    "admin_audit": Table("admin_audit", Database.POSTGRES, "admin_audit_logs", _ENVELOPE + _ADMIN_AUDIT),
-    "security_event": Table("security_event", Database.POSTGRES, "security_events", _ENVELOPE + _SECURITY_EVENT),
+# Columns every event table has that the database fills itself (DEFAULT now()); no sink writes them.
+DATABASE_FILLED: tuple[str, ...] = ("ingested_at",)
+
+# Where each kind lives: the analytical kinds in ClickHouse, the transactional ones in PostgreSQL.
+_PLACES: dict[str, tuple[Database, str]] = {
+    "log": (Database.CLICKHOUSE, "logs"),
+    "api_metric": (Database.CLICKHOUSE, "api_metrics"),
+    "system_metric": (Database.CLICKHOUSE, "system_metrics"),
+    "blockchain_event": (Database.CLICKHOUSE, "blockchain_events"),
+    "admin_audit": (Database.POSTGRES, "admin_audit_logs"),
+    "security_event": (Database.POSTGRES, "security_events"),
 }
+
+
+def _table(kind: str) -> Table:
+    try:
+        database, name = _PLACES[kind]
+    except KeyError:
+        raise LookupError(f"the contract's kind {kind!r} has no table in warehouse/tables.py") from None
+    columns = tuple(column_for(spec, database) for spec in _ENVELOPE + schema_for(kind))
+    storage_only = (_RETENTION,) if database is Database.CLICKHOUSE else ()
+    return Table(kind, database, name, columns + storage_only)
+
+
+TABLES: dict[str, Table] = {kind: _table(kind) for kind in KINDS}
 
 
 def kinds_in(database: Database) -> list[str]:

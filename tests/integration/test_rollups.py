@@ -10,10 +10,13 @@ import orjson
 import pytest
 import requests
 
+from lookout.settings import Settings
+from pipeline.sinks import ClickHouseSink
 from tests.integration.conftest import eventually
 from warehouse import clickhouse
 from warehouse.queries.timeseries import SeriesQuery, api_series, log_volume
 from warehouse.rollup_refresh import refresh
+from warehouse.tables import TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -92,10 +95,25 @@ def test_api_and_log_rollups_match_the_raw_rows(collector_url, ingest_key, node,
     assert by_level == {"error": 30, "info": 270}
 
 
-def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(settings, node):
-    from pipeline.sinks import ClickHouseSink
-    from warehouse.tables import TABLES
+def write_redelivered(settings: Settings, kind: str, events: list[bytes], tag: str) -> int:
+    """Write wire-form ``events`` (25 or more) the way a re-delivery cut differently stores them; copies stored.
 
+    The first ten, then all of them, then the last five: after a crash before the commit the same events
+    come back in other batches, so with other deduplication tokens, and ClickHouse stores every copy.
+    """
+    n = len(events)
+    sink = ClickHouseSink.from_settings(settings)
+    table = TABLES[kind]
+    try:
+        sink.write(table, events[:10], f"lookout.{kind}:0:{tag}:0-9")
+        sink.write(table, events, f"lookout.{kind}:0:{tag}:0-{n - 1}")
+        sink.write(table, events[n - 5 :], f"lookout.{kind}:0:{tag}:{n - 5}-{n - 1}")
+    finally:
+        sink.close()
+    return 10 + n + 5
+
+
+def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(settings, node):
     service = f"redeliver-{uuid.uuid4().hex[:6]}"
     now = int(time.time() * 1000)
     events = [
@@ -113,14 +131,7 @@ def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(s
         )
         for _ in range(25)
     ]
-    sink = ClickHouseSink.from_settings(settings)
-    table = TABLES["api_metric"]
-    sink.write(table, events[:10], f"lookout.api_metric:0:{service}:0-9")
-    # After a crash before the commit the same events come back in other batches: other tokens, so ClickHouse
-    # stores them again; the raw table collapses them and the rollups are computed from what it keeps.
-    sink.write(table, events, f"lookout.api_metric:0:{service}:0-24")
-    sink.write(table, events[20:], f"lookout.api_metric:0:{service}:20-24")
-    sink.close()
+    write_redelivered(settings, "api_metric", events, service)
     client = clickhouse.connect(settings.clickhouse_dsn)
     start = datetime.fromtimestamp(now / 1000, UTC) - timedelta(minutes=1)
     query = SeriesQuery(start=start, end=start + timedelta(minutes=3), service=service)
