@@ -1,4 +1,4 @@
-"""`lookout up`: the whole platform on one machine (the brief's single-node mode).
+"""`lookout up`: the whole platform on one machine (the single-node mode of docs/architecture.md).
 
 Order matters: the local stack, then migrations and topics, then first-run
 credentials, then the collector (gunicorn, its own processes) and this
