@@ -24,7 +24,7 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
-    """Ask the kernel to send ``sig`` to this process when its parent (thread) exits."""
+    """Ask the kernel to send ``sig`` to this process when its parent (thread) exits (Linux only)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         errno = ctypes.get_errno()
@@ -35,7 +35,9 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2 or not argv[0].isdigit():
         print("usage: python -m app.parent_death PARENT_PID COMMAND [ARG...]", file=sys.stderr)
         return 2
-    die_with_parent()
+    # Only Linux has the signal; elsewhere (a developer's macOS) the command runs and can outlive a killed parent.
+    if sys.platform.startswith("linux"):
+        die_with_parent()
     # The parent may have died between our fork and the prctl above; the kernel would then never signal us.
     if os.getppid() != int(argv[0]):
         print("app.parent_death: the parent exited before the command started; not starting it", file=sys.stderr)
