@@ -1,4 +1,4 @@
-"""`lookout up`: the whole platform on one machine (the brief's single-node mode).
+"""`lookout up`: the whole platform on one machine (the single-node mode of docs/architecture.md).
 
 Order matters: the local stack, then migrations and topics, then first-run
 credentials, then the collector (gunicorn, its own processes) and this
@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from access import keys
-from app.node import Node
 from access.credentials import generate_password
-from lookout.settings import PROJECT_ROOT, Settings
+from app.node import Node
 from app.stack import Stack
+from app.stack.base import log_excerpt, port_in_use, port_owner
+from lookout.settings import PROJECT_ROOT, Settings
 from lookout.topics import ensure_topics
 from warehouse.migrate import migrate
 
@@ -64,31 +65,77 @@ def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, s
     return credentials
 
 
-def start_collector(settings: Settings) -> subprocess.Popen[bytes]:
-    log_path = settings.home / "collector.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"),
-            "collector.wsgi:app",
-        ],
-        env={**os.environ, **settings.as_env()},
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        cwd=PROJECT_ROOT,
-        start_new_session=True,
-    )
+def check_ports(settings: Settings) -> None:
+    """Stop before starting anything if another process holds the collector's or the dashboards' port.
+
+    An orphaned collector of an earlier `lookout up` is the usual culprit, so the holder is named.
+    """
+    for what, variable, host, port in (
+        ("collector", "LOOKOUT_COLLECTOR_PORT", settings.collector_host, settings.collector_port),
+        ("dashboards", "LOOKOUT_DASHBOARD_PORT", settings.dashboard_host, settings.dashboard_port),
+    ):
+        if port_in_use(port, host):
+            owner = port_owner(port) or "a process this user cannot see"
+            raise SystemExit(
+                f"lookout up: the {what} port {host}:{port} is already in use by {owner}; stop it or set {variable}"
+            )
 
 
-def wait_http(url: str, timeout_s: float, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+class Collector:
+    """The collector under gunicorn, in its own session, its output appended to ``collector.log``.
+
+    It is started through app/parent_death.py, so the kernel stops it when this process dies, however it
+    dies. The parent-death signal follows the thread that forked, so create it from the main thread.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.log_path = settings.home / "collector.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            # Where this run's output starts: an earlier run's error must not be given as this one's reason.
+            self._log_start = log.tell()
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "app.parent_death",
+                    str(os.getpid()),
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"),
+                    "collector.wsgi:app",
+                ],
+                env={**os.environ, **settings.as_env()},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
+            )
+
+    def exit_reason(self) -> str | None:
+        """None while it runs; else its exit code and the most telling line of its log."""
+        if self.process.poll() is None:
+            return None
+        excerpt = log_excerpt(self.log_path, self._log_start)
+        return f"exited with code {self.process.returncode}: {excerpt} (log: {self.log_path})"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def wait_http(url: str, timeout_s: float, what: str, exited: Callable[[], str | None] = lambda: None) -> None:
+    """Wait until ``url`` answers; ``exited`` says why the server died, if it did, and ends the wait."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"lookout up: {what} exited with code {process.returncode}")
+        if (reason := exited()) is not None:
+            raise SystemExit(f"lookout up: {what} {reason}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -98,6 +145,7 @@ def wait_http(url: str, timeout_s: float, what: str, process: subprocess.Popen[b
 
 
 def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, progress: Progress = print) -> int:
+    check_ports(settings)
     if start_stack:
         stack = Stack.from_settings(settings)
         for status in stack.up(progress=progress):
@@ -109,7 +157,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
         progress(f"kafka topics created: {', '.join(created)}")
     credentials = first_run_credentials(settings, progress)
 
-    collector = start_collector(settings)
+    collector = Collector(settings)
     collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
     dashboards_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     node = Node(settings)
@@ -122,7 +170,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        wait_http(f"{collector_url}/healthz", 30, "the collector", collector)
+        wait_http(f"{collector_url}/healthz", 30, "the collector", collector.exit_reason)
         node.start()
         wait_http(f"{dashboards_url}/healthz", 30, "the dashboards")
         if demo:
@@ -143,18 +191,13 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
             + "Press Ctrl-C to stop (the local stack keeps running; `lookout stack down` stops it)."
         )
         while not stopping.wait(1.0):
-            if collector.poll() is not None:
-                progress(f"the collector exited with code {collector.returncode}; stopping")
+            if (reason := collector.exit_reason()) is not None:
+                progress(f"the collector {reason}; stopping")
                 return 1
         return 0
     finally:
         progress("stopping...")
         if demo_traffic is not None:
             demo_traffic.stop()
-        if collector.poll() is None:
-            collector.terminate()
-            try:
-                collector.wait(20)
-            except subprocess.TimeoutExpired:
-                collector.kill()
+        collector.stop()
         node.stop()

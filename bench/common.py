@@ -99,15 +99,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank]
 
 
-def spread(values: Sequence[float]) -> str:
-    """'best (min..max over N runs)' for a list of repeated measurements where higher is better."""
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:,.0f}"
-    return f"{max(values):,.0f} ({min(values):,.0f}..{max(values):,.0f}, {len(values)} runs)"
-
-
 class CpuMeter:
     """CPU seconds used by a set of processes (and this one) between start() and stop(), from /proc."""
 

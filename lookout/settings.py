@@ -122,7 +122,6 @@ class Settings:
     collector_port: int
     dashboard_host: str
     dashboard_port: int
-    secret_key: str
     retention_days: int
     retention_overrides: dict[str, int]
     kafka_topic_partitions: int
@@ -160,7 +159,6 @@ class Settings:
             collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
             dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
-            secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
@@ -195,9 +193,6 @@ class Settings:
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
-
-    def retention_days_for(self, service: str) -> int:
-        return self.retention_overrides.get(service, self.retention_days)
 
     def topic(self, kind: str) -> str:
         """The Kafka topic that carries one event kind."""

@@ -60,7 +60,7 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
 
 
 def port_owner(port: int) -> str | None:
-    """'command (pid N)' of the process listening on the port, if /proc lets us see it.
+    """'command line (pid N)' of the process listening on the port, if /proc lets us see it.
 
     Best effort, for error messages: a system PostgreSQL or Redis on the default
     port is the usual culprit and naming it saves a trip to `ss -ltnp`.
@@ -85,10 +85,19 @@ def port_owner(port: int) -> str | None:
         try:
             for fd in (proc / "fd").iterdir():
                 if os.readlink(fd) in targets:
-                    return f"{(proc / 'comm').read_text().strip()} (pid {proc.name})"
+                    return f"{_command_line(proc)} (pid {proc.name})"
         except OSError:
             continue
     return None
+
+
+def _command_line(proc: Path, limit: int = 200) -> str:
+    """The process's arguments joined by spaces (its short name for a kernel thread or a zombie)."""
+    args = (proc / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    line = " ".join(arg.decode(errors="replace") for arg in args if arg)
+    if not line:
+        return (proc / "comm").read_text().strip()
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
 def telling_line(output: str, limit: int = 300) -> str:
@@ -98,6 +107,16 @@ def telling_line(output: str, limit: int = 300) -> str:
         return "no log output"
     markers = ("ERROR", "FATAL", "PANIC", "Exception", "Error", "error")
     return next((ln for ln in reversed(lines) if any(m in ln for m in markers)), lines[-1])[:limit]
+
+
+def log_excerpt(path: Path, start: int = 0) -> str:
+    """The most telling line of the last 64 KiB of a log file, looking no earlier than byte ``start``."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(start, f.seek(0, os.SEEK_END) - 65536))
+            return telling_line(f.read().decode(errors="replace"))
+    except OSError:
+        return "no log output"
 
 
 def wait_for_port(port: int, timeout: float, host: str = LOCALHOST) -> bool:
@@ -246,12 +265,7 @@ class Service(ABC):
         return StackError(f"{self.name} did not come up on {self.address}: {reason} (log: {self.log_file})")
 
     def log_excerpt(self) -> str:
-        try:
-            with self.log_file.open("rb") as f:
-                f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
-                return telling_line(f.read().decode(errors="replace"))
-        except OSError:
-            return "no log output"
+        return log_excerpt(self.log_file)
 
     def _launch(self, argv: list[str]) -> None:
         """Start a server that stays in the foreground, detached from our session."""

@@ -13,7 +13,7 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from app.stack.base import LOCALHOST, Service, StackError, telling_line
 
@@ -75,7 +75,7 @@ class PostgresService(Service):
         if result.returncode != 0:
             self.stop()  # pg_ctl gives up after its timeout but leaves a slow server starting
             raise self.error(f"pg_ctl start failed: {self.log_excerpt()}")
-        self._ensure_role_and_database()
+        self.ensure_database()
 
     def stop(self, timeout: float = 30.0) -> None:
         if not self.is_running():
@@ -128,9 +128,13 @@ class PostgresService(Service):
         conf.write_text("".join(f"{key} = '{value}'\n" for key, value in settings.items()))
         self._give_to_server(conf)
 
-    def _ensure_role_and_database(self) -> None:
-        """Create the DSN's role (not a superuser) and database it owns, if missing."""
-        role, password, database = map(_sql_literal, (self.role, self.password, self.database))
+    def ensure_database(self, name: str | None = None) -> str:
+        """Create the DSN's role (not a superuser) and a database it owns, if missing; that database's DSN.
+
+        ``name`` defaults to the DSN's database; tests give a `lookout up` of their own a database of its own.
+        """
+        name = name or self.database
+        role, password, database = map(_sql_literal, (self.role, self.password, name))
         script = (
             f"SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', {role}, {password})"
             f" WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role}) \\gexec\n"
@@ -144,8 +148,9 @@ class PostgresService(Service):
             stdin=script,
         )  # fmt: skip
         if result.returncode != 0:
-            raise self.error(f"creating role {self.role!r} and database {self.database!r} failed: "
+            raise self.error(f"creating role {self.role!r} and database {name!r} failed: "
                              f"{telling_line(result.stderr)}")  # fmt: skip
+        return urlparse(self.dsn)._replace(path=f"/{quote(name)}").geturl()
 
     def _run_pg(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         command = [str(_bindir() / argv[0]), *argv[1:]]

@@ -1,17 +1,18 @@
 """The event kinds and their columns: the single source for the collector's validation and the
 warehouse's table definitions.
 
-Names follow the seed plan's tables in snake_case. Where an observability platform needs something
-else the seed is adapted: user/admin ids are bounded strings rather than foreign keys (Lookout never
-sees the application's users table), request/correlation ids allow 64 characters (W3C trace ids are 32
-hex digits, many request ids are not UUIDs), durations are floats in milliseconds, and every kind has a
-``metadata`` object that also receives any field the contract does not know.
+Names are the snake_case columns an API server's own log, metric and audit tables would have, adapted
+where an observability platform needs something else: user/admin ids are bounded strings rather than
+foreign keys (Lookout never sees the application's users table), request/correlation ids allow 64
+characters (W3C trace ids are 32 hex digits, many request ids are not UUIDs), durations are floats in
+milliseconds, and every kind has a ``metadata`` object that also receives any field the contract does
+not know.
 
 Column conventions, which the table definitions rely on: optional strings, enums and IP addresses default
 to "" (ClickHouse strings are non-nullable), optional numbers, JSON values and secondary timestamps
 default to null, booleans default to false, ``metadata`` defaults to {}. Timestamps are epoch milliseconds.
-Integers are non-negative (ClickHouse stores them unsigned); counters that the seed declared INTEGER are
-capped at 2**32-1, sizes and block numbers at 2**63-1.
+Integers are non-negative (ClickHouse stores them unsigned); counters are capped at 2**32-1 (a 32-bit
+INTEGER in the application's own tables), sizes and block numbers at 2**63-1.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ KINDS: tuple[str, ...] = ("log", "api_metric", "system_metric", "blockchain_even
 LEVELS: tuple[str, ...] = ("error", "warn", "info", "debug", "trace")
 # Lower-cased spellings from common logging stacks: syslog (emerg..notice), Python (warning, critical),
 # log4j/pino/zap (fatal, panic), java.util.logging (severe), and Winston's npm levels (http, verbose, silly),
-# which is what the seed's servers log with. Everything at or above "error" collapses to error because the
+# which is what Node.js API servers commonly log with. Everything at or above "error" collapses to error because the
 # five-level scale has nothing higher.
 LEVEL_ALIASES: Mapping[str, str] = MappingProxyType({
     "warning": "warn",
@@ -68,8 +69,8 @@ SEVERITY_ALIASES: Mapping[str, str] = MappingProxyType({"moderate": "medium"})
 TEXT_MAX = 64 * KIB
 SERVICE_PATTERN = r"[A-Za-z0-9_.:/-]+"
 
-# Present on every kind. The collector assigns event_id when it is absent; instance is the seed's
-# server_instance (host, pod or process name).
+# Present on every kind. The collector assigns event_id when it is absent; instance names the server
+# instance (host, pod or process name).
 ENVELOPE: tuple[FieldSpec, ...] = (
     FieldSpec("kind", FieldType.ENUM, required=True, choices=KINDS),
     timestamp("timestamp", required=True),

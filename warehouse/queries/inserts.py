@@ -116,7 +116,7 @@ def structure(table: Table) -> str:
 
 
 def retention_expression(default_days: int, overrides: Mapping[str, int]) -> str:
-    """retention_days of a row from its service (Settings.retention_days_for, as SQL)."""
+    """retention_days of a row, as SQL: its service's override (LOOKOUT_RETENTION_OVERRIDES), else the default."""
     if not overrides:
         return f"toUInt16({int(default_days)})"
     services = ", ".join(_literal(service) for service in overrides)

@@ -11,6 +11,9 @@ spool), so neither needs a lock. Its rules:
   backoff, the collector's Retry-After being the floor. After
   ``retries_before_spool`` retries, or once the queue is half full, whatever
   is in memory moves to the spool.
+* A refused API key (401/403) is a failure like any other outage, except
+  that it is reported at once: the batch is kept, retried with backoff and
+  spooled, so a deploy with a wrong key loses nothing it buffered.
 * Without a spool the failing batch is held and retried until the collector
   answers; meanwhile the bounded queue drops the newest events.
 """
@@ -38,7 +41,7 @@ class ClientStats:
 
     sent: int = 0  # accepted by the collector, replayed ones included
     rejected: int = 0  # refused by the collector as invalid; never retried
-    dropped: int = 0  # discarded by the client: queue or spool full, bad API key, not encodable, after close
+    dropped: int = 0  # discarded by the client: queue or spool full, not encodable, after close
     spooled: int = 0  # written to the spool file
     replayed: int = 0  # accepted by the collector from the spool
     retries: int = 0  # POSTs that failed in a retryable way and so were, or will be, tried again
@@ -264,9 +267,6 @@ class Batcher:
             # Each half settles on its own, so a later failure never resends a half already acknowledged.
             half = len(chunk) // 2
             work.chunks[0:1] = [chunk[:half], chunk[half:]]
-        elif isinstance(error, AuthError):
-            self._reporter.once("auth", error)
-            self._settle(work, dropped=len(chunk))
         else:
             self._reporter.once("rejected", error)
             self._settle(work, rejected=len(chunk))
@@ -276,10 +276,14 @@ class Batcher:
         with self._lock:
             self._counts["retries"] += 1
         self._schedule_retry(error.retry_after)
-        if work.failures > self._retries_before_spool:
+        exhausted = work.failures > self._retries_before_spool
+        if isinstance(error, AuthError):
+            # A wrong key will not fix itself in a few retries: say so at once, not after an outage's patience.
+            self._reporter.once("auth", error)
+        elif exhausted:
             self._reporter.once("unreachable", error)
-            if not work.from_spool and self._spool is not None:
-                self._evacuate()
+        if exhausted and not work.from_spool and self._spool is not None:
+            self._evacuate()
 
     def _schedule_retry(self, retry_after: float | None) -> None:
         delay = backoff_delay(self._attempt, self._backoff_base, self._backoff_cap, retry_after)
@@ -287,10 +291,11 @@ class Batcher:
         self._attempt += 1
 
     def _answered(self) -> None:
-        """The collector is reachable again: the next failure starts a fresh backoff."""
+        """The collector is reachable and took the key: the next failure starts a fresh backoff and is reported."""
         self._attempt = 0
         self._not_before = 0.0
         self._reporter.resolved("unreachable")
+        self._reporter.resolved("auth")
 
     def _settle(self, work: _Work, *, sent: int = 0, rejected: int = 0, dropped: int = 0) -> None:
         chunk = work.chunks.pop(0)

@@ -36,11 +36,13 @@ class Client:
     A POST that times out (``timeout`` seconds), fails to connect or gets
     429/503/5xx is retried after a random wait of up to ``backoff_base`` *
     2**attempt seconds, capped at ``backoff_cap`` and never shorter than the
-    collector's Retry-After. 400, 401, 415 and per-event rejections are never
-    retried; a 413 batch is halved until it fits.
+    collector's Retry-After. 401/403 (a wrong or revoked API key) is retried
+    the same way, so nothing buffered is lost while the key is fixed. 400,
+    415 and per-event rejections are never retried; a 413 batch is halved
+    until it fits.
 
     With ``spool_path``, batches the collector cannot take (unreachable, or
-    still answering 429/503 after ``retries_before_spool`` retries), and the
+    still answering 401/429/503 after ``retries_before_spool`` retries), and the
     queue once it is half full, go to that file and are replayed in order
     when the collector answers again; the file survives restarts and is
     bounded by ``max_spool_bytes``. Every process needs its own spool_path.

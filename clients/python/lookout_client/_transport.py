@@ -41,8 +41,12 @@ class RejectedError(DeliveryError):
     """The collector will never take these events as they are (400, 415, another 4xx)."""
 
 
-class AuthError(DeliveryError):
-    """401/403: the API key is wrong; nothing can pass until it is fixed."""
+class AuthError(RetryableError):
+    """401/403: the API key is wrong or revoked; nothing can pass until it is fixed.
+
+    Retryable, because the events themselves are fine: a deploy with a wrong key keeps what it buffered
+    (in memory, then in the spool) and delivers it once the key works, after a fix or a restart.
+    """
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def interpret(status: int, retry_after: str | None, payload: bytes, count: int) 
         return _ack(payload, count)
     said = _server_says(payload)
     if status in (401, 403):
-        raise AuthError(f"collector refused the API key ({status}: {said}); events are dropped until it is fixed")
+        raise AuthError(f"collector refused the API key ({status}: {said}); events are kept and retried until it works")
     if status == 413:
         raise TooLargeError(f"collector found the batch too large (413: {said})")
     if status in (408, 429) or status >= 500:

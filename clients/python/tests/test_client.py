@@ -27,10 +27,10 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-
 from lookout_client import Client, ClientStats, LookoutHandler, WsgiMetricsMiddleware
 from lookout_client._batcher import backoff_delay
 from lookout_client.handler import _TEXT_FIELDS, _VALUE_FIELDS
+
 from lookout.contract import columns_for, validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,15 +59,16 @@ class Received:
 class FakeCollector:
     """POST /v1/events on a real socket: replies from ``script`` first, then ``default``; records everything.
 
-    ``max_events`` makes it answer 413 to larger batches. ``stop()`` closes the listening socket and every
-    open connection, so the client sees a collector that is really down; ``start()`` brings it back on the
-    same port.
+    ``max_events`` makes it answer 413 to larger batches; ``api_key`` makes it answer 401 to any other
+    key. ``stop()`` closes the listening socket and every open connection, so the client sees a collector
+    that is really down; ``start()`` brings it back on the same port.
     """
 
     def __init__(self) -> None:
         self.script: deque[Reply] = deque()
         self.default = Reply()
         self.max_events: int | None = None
+        self.api_key: str | None = None
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -125,7 +126,9 @@ class FakeCollector:
         body = gzip.decompress(raw) if headers.get("Content-Encoding") == "gzip" else raw
         events = json.loads(body)
         with self._lock:
-            if self.script:
+            if self.api_key is not None and headers.get("Authorization") != f"Bearer {self.api_key}":
+                reply = Reply(401)
+            elif self.script:
                 reply = self.script.popleft()
             elif self.max_events is not None and len(events) > self.max_events:
                 reply = Reply(413)
@@ -183,8 +186,9 @@ def make_client(collector: FakeCollector) -> Iterator[Callable[..., Client]]:
 
     def make(**options: Any) -> Client:
         endpoint = options.pop("endpoint", collector.url)
+        api_key = options.pop("api_key", "test-key")
         settings: dict[str, Any] = {"flush_interval": 0.05, "timeout": 2.0, "backoff_base": 0.01, "backoff_cap": 0.05}
-        client = Client(endpoint, "test-key", "checkout", "web-1", **{**settings, **options})
+        client = Client(endpoint, api_key, "checkout", "web-1", **{**settings, **options})
         clients.append(client)
         return client
 
@@ -371,29 +375,63 @@ def test_a_single_event_too_large_for_the_collector_is_rejected(collector: FakeC
     assert client.stats == ClientStats(rejected=1)
 
 
-def test_401_is_not_retried_and_reported_once(collector: FakeCollector, make_client) -> None:
-    collector.default = Reply(401)
+def test_401_keeps_the_events_and_retries_them_with_backoff_reporting_once(
+    collector: FakeCollector, make_client
+) -> None:
+    collector.script.extend([Reply(401)] * 3)
     errors: list[Exception] = []
     client = make_client(on_error=errors.append)
-    for message in ("a", "b"):
-        client.send(log(message))
-        assert client.flush()
-    assert len(collector.requests) == 2  # one POST per batch, none repeated
-    assert client.stats == ClientStats(dropped=2)
-    assert len(errors) == 1 and "API key" in str(errors[0])
+    client.send_many(logs(2))
+    assert client.flush()
+    statuses = [request.reply.status for request in collector.requests]
+    assert statuses == [401, 401, 401, 202]
+    first_ids = [event["event_id"] for event in collector.requests[0].events]
+    assert all([event["event_id"] for event in request.events] == first_ids for request in collector.requests)
+    assert messages(collector.accepted_events()) == ["m0", "m1"]
+    assert client.stats == ClientStats(sent=2, retries=3)
+    assert len(errors) == 1 and "API key" in str(errors[0]) and "kept" in str(errors[0])
+    # The key worked again, so the next refusal is a new problem, reported again.
+    collector.script.append(Reply(401))
+    client.send(log("m2"))
+    assert client.flush()
+    assert len(errors) == 2
+
+
+def test_a_wrong_key_spools_and_a_restart_with_the_right_key_delivers_everything_once(
+    collector: FakeCollector, make_client, tmp_path: Path
+) -> None:
+    collector.api_key = "right-key"
+    spool = tmp_path / "spool"
+    errors: list[Exception] = []
+    wrong = make_client(spool_path=spool, batch_size=4, retries_before_spool=1, on_error=errors.append)
+    wrong.send_many(logs(10))
+    assert wrong.flush()  # settled: on disk once the retries were spent
+    assert wrong.close()
+    assert wrong.stats == ClientStats(spooled=10, retries=wrong.stats.retries)
+    assert len(errors) == 1 and "401" in str(errors[0])
+    assert collector.accepted_events() == []
+
+    right = make_client(api_key="right-key", spool_path=spool)  # the restart with the fixed key
+    assert collector.wait_for(lambda: right.stats.replayed == 10)
+    right.send(log("m10"))
+    assert right.flush()
+    events = collector.accepted_events()
+    assert messages(events) == [f"m{i}" for i in range(11)]
+    assert len({event["event_id"] for event in events}) == 11
+    assert spool.stat().st_size < 100  # drained: only the header is left
 
 
 def test_without_on_error_a_problem_is_logged_once_as_a_warning(
     collector: FakeCollector, make_client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    collector.default = Reply(401)
+    collector.script.extend([Reply(401)] * 5)
     client = make_client()
     with caplog.at_level(logging.WARNING, logger="lookout_client"):
-        for _ in range(3):
-            client.send(log("x"))
-            assert client.flush()
+        client.send_many(logs(3))
+        assert client.flush()
     warnings = [record for record in caplog.records if record.name == "lookout_client"]
     assert len(warnings) == 1 and "API key" in warnings[0].getMessage()
+    assert client.stats.sent == 3
 
 
 def test_events_the_collector_rejects_are_counted_and_never_retried(collector: FakeCollector, make_client) -> None:
@@ -641,8 +679,8 @@ def test_handler_never_ships_the_clients_own_logging(collector: FakeCollector, m
     finally:
         root.removeHandler(handler)
     shipped = [event["message"] for request in collector.requests for event in request.events]
-    assert shipped == ["first", "second"]
-    assert client.stats == ClientStats(sent=1, dropped=1)
+    assert shipped == ["first", "first", "second"]  # "first" again after the 401, and never the client's own logs
+    assert client.stats == ClientStats(sent=2, retries=1)
 
 
 # --- WsgiMetricsMiddleware ------------------------------------------------------------------------------
