@@ -201,3 +201,26 @@ class Settings:
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.kafka_topic_prefix}dead_letters"
+
+
+@dataclass(frozen=True)
+class ToolPaths:
+    """Where the local stack finds the programs it runs; None means "look in the usual places".
+
+    Kept apart from :class:`Settings` because they describe this machine, not a deployment: a
+    child process started with ``Settings.as_env()`` must not inherit them as if chosen.
+    """
+
+    pg_bin: Path | None  # LOOKOUT_PG_BIN: a PostgreSQL server's bin directory
+    kafka_libs: Path | None  # LOOKOUT_KAFKA_LIBS: a directory of Kafka broker jars, used as it is
+    java_home: Path | None  # JAVA_HOME, as every Java tool reads it
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ToolPaths:
+        env = os.environ if environ is None else environ
+
+        def path(name: str) -> Path | None:
+            raw = env.get(name, "").strip()
+            return Path(raw).expanduser().resolve() if raw else None
+
+        return cls(pg_bin=path("LOOKOUT_PG_BIN"), kafka_libs=path("LOOKOUT_KAFKA_LIBS"), java_home=path("JAVA_HOME"))

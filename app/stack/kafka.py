@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from app.stack.base import LOCALHOST, Service, StackError, telling_line, wait_for_port
+from lookout.settings import ToolPaths
 
 _HERE = Path(__file__).resolve().parent
 POM = _HERE / "kafka-pom.xml"
@@ -47,9 +47,9 @@ def _to_stderr(message: str) -> None:
 
 def kafka_libs_dir() -> Path:
     """Where the broker jars live: $LOOKOUT_KAFKA_LIBS, else a per-user, per-version cache."""
-    override = os.environ.get("LOOKOUT_KAFKA_LIBS")
+    override = ToolPaths.from_env().kafka_libs
     if override:
-        return Path(override).expanduser().resolve()
+        return override
     return Path.home() / ".cache" / "lookout" / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
@@ -60,7 +60,7 @@ def _pom_digest() -> str:
 def _libs_current(libs: Path) -> bool:
     if not (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file():
         return False
-    if os.environ.get("LOOKOUT_KAFKA_LIBS"):
+    if ToolPaths.from_env().kafka_libs:
         return True  # jars the user pointed us at are used as they are
     # A pom change (say, a logging binding) must not be masked by jars cached from the old one.
     stamp = libs / _STAMP
@@ -95,7 +95,7 @@ def fetch_kafka(progress: Callable[[str], object] = _to_stderr) -> Path:
             reason = errors[0] if errors else telling_line(output)
             raise StackError(f"could not resolve Kafka {KAFKA_VERSION} jars with Maven: {reason}")
         (staging / _STAMP).write_text(_pom_digest() + "\n")
-        if libs.exists() and not os.environ.get("LOOKOUT_KAFKA_LIBS"):
+        if libs.exists() and not ToolPaths.from_env().kafka_libs:
             libs.rename(stale)  # jars from an older pom; never touch a user-chosen dir
         try:
             staging.rename(libs)
@@ -111,9 +111,9 @@ def fetch_kafka(progress: Callable[[str], object] = _to_stderr) -> Path:
 
 
 def _java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
+    java_home = ToolPaths.from_env().java_home
+    if java_home and (java_home / "bin" / "java").is_file():
+        return str(java_home / "bin" / "java")
     java = shutil.which("java")
     if java is None:
         raise StackError("java (17 or newer) is needed to run Kafka but is not on PATH and JAVA_HOME is unset")

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from app.stack.base import LOCALHOST, Service, StackError, telling_line
+from lookout.settings import ToolPaths
 
 _PG_OS_USER = "postgres"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -23,9 +24,9 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 def _bindir() -> Path:
     """$LOOKOUT_PG_BIN, else the newest Debian server install, else pg_ctl on PATH."""
-    override = os.environ.get("LOOKOUT_PG_BIN")
+    override = ToolPaths.from_env().pg_bin
     if override:
-        return Path(override)
+        return override
     versions = sorted(
         (p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()),
         key=lambda p: int(p.parent.name),
