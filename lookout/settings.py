@@ -120,6 +120,8 @@ class Settings:
     redis_url: str
     collector_host: str
     collector_port: int
+    collector_workers: int
+    collector_threads: int
     dashboard_host: str
     dashboard_port: int
     secret_key: str
@@ -158,6 +160,8 @@ class Settings:
             redis_url=_env("LOOKOUT_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, env),
             collector_host=env.get("LOOKOUT_COLLECTOR_HOST", "127.0.0.1"),
             collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
+            collector_workers=_env("LOOKOUT_COLLECTOR_WORKERS", str(min(4, os.cpu_count() or 1)), _positive_int, env),
+            collector_threads=_env("LOOKOUT_COLLECTOR_THREADS", "16", _positive_int, env),
             dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
@@ -195,6 +199,11 @@ class Settings:
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
+
+    @property
+    def collector_metrics_dir(self) -> Path:
+        """Where the collector's gunicorn workers keep their Prometheus counters (one directory per port)."""
+        return self.home / f"collector-metrics-{self.collector_port}"
 
     def retention_days_for(self, service: str) -> int:
         return self.retention_overrides.get(service, self.retention_days)
