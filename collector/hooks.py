@@ -1,0 +1,54 @@
+"""Around every request: its id, the in-flight gauge, the latency histogram and one structured log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from collector import prometheus
+
+log = logging.getLogger("lookout.collector")
+
+
+def _start() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    # Honour a caller's id only when it is sane to echo into headers and logs.
+    g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+    g.started = time.perf_counter()
+    if request.path.startswith("/v1/"):
+        prometheus.IN_FLIGHT.inc()
+        g.in_flight = True
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    if g.pop("in_flight", False):
+        prometheus.IN_FLIGHT.dec()
+
+
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    if request.path.startswith("/v1/"):
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        prometheus.REQUEST_SECONDS.labels(request.path).observe(elapsed)
+        prometheus.REQUESTS.labels(request.path, str(response.status_code)).inc()
+        log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "api_key": g.get("key_name"),
+            },
+        )
+    return response
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.teardown_request(_teardown)
