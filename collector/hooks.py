@@ -1,4 +1,5 @@
-"""Around every request: its id, the in-flight gauge, the latency histogram and one structured log line."""
+"""Around every request: its id, the in-flight gauge, the latency histogram, one structured log line,
+and the rest of a refused body read away before the answer goes out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from collector import prometheus
+from collector import intake, prometheus
 
 log = logging.getLogger("lookout.collector")
 
@@ -30,6 +31,8 @@ def _teardown(_exc: BaseException | None) -> None:
 
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    if response.status_code >= 400:
+        intake.discard_unread_body()  # before the answer is sent: the client may still be writing
     if request.path.startswith("/v1/"):
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         prometheus.REQUEST_SECONDS.labels(request.path).observe(elapsed)

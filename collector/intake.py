@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import redis
 from flask import g, request
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected
 
 from access.auth import AuthUnavailable, Principal
 from collector import packing, prometheus
@@ -25,6 +27,15 @@ log = logging.getLogger("lookout.collector")
 
 RETRY_AFTER_UNAVAILABLE_S = 5
 RATE_LIMIT_REPORT_WINDOW_S = 60
+# Errors the WSGI server raises from the body stream when the client's framing is broken (a bad
+# chunk size, a connection cut mid-body).
+BODY_READ_ERRORS = (OSError, ParseException, ClientDisconnected)
+# How much of a refused body is read and thrown away so the client, still sending, gets to read the
+# answer (see discard_unread_body). Past either bound the connection is closed and the client may
+# see a broken pipe, as with nginx's lingering_time.
+DISCARD_MAX_BYTES = 64 * 1024 * 1024
+DISCARD_MAX_S = 10.0
+_DISCARD_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -56,10 +67,37 @@ def read_body() -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise ApiError(413, f"body of {declared} bytes is larger than the limit of {limit}")
-    data = request.stream.read(limit + 1)
+    try:
+        data = request.stream.read(limit + 1)
+    except BODY_READ_ERRORS as exc:
+        raise ApiError(400, f"could not read the request body: {exc or type(exc).__name__}") from None
     if len(data) > limit:
         raise ApiError(413, f"body is larger than the limit of {limit} bytes")
     return data
+
+
+def discard_unread_body() -> None:
+    """Read and drop what the client is still sending of a body the answer did not need.
+
+    A client that writes its whole body before reading (Python's http.client and urllib, hence the
+    shipper) gets a broken pipe instead of the answer when the server closes with the body half sent,
+    and the server closes a connection whose body was left unread. Reading the rest first, within
+    bounds, is what nginx's lingering close does; a body declared larger than the bound is not read.
+    """
+    declared = request.content_length
+    if declared is not None and declared > DISCARD_MAX_BYTES:
+        return
+    stream = request.stream
+    deadline = time.monotonic() + DISCARD_MAX_S
+    discarded = 0
+    try:
+        while discarded <= DISCARD_MAX_BYTES and time.monotonic() < deadline:
+            chunk = stream.read(_DISCARD_CHUNK)
+            if not chunk:
+                return
+            discarded += len(chunk)
+    except BODY_READ_ERRORS:
+        return  # broken framing: the server closes the connection, nothing more to read
 
 
 def authenticated_body() -> tuple[Principal, bytes]:
