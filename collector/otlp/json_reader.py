@@ -7,7 +7,6 @@ are accepted, as exporters built on generic JSON encoders send them.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable, Iterable, Mapping
 
 import orjson
@@ -56,18 +55,32 @@ def _object(parent: Mapping[str, object], key: str) -> dict[str, object]:
     return value  # type: ignore[return-value]
 
 
-def _json_int(value: object, what: str) -> int:
-    # Protobuf's JSON mapping writes 64-bit integers as strings; numbers are accepted as well.
-    if type(value) is int:
-        return value
-    if type(value) is str:
-        try:
-            return int(value)
-        except ValueError:
-            pass
+# Protobuf's JSON mapping writes 64-bit integers as strings (numbers are accepted as well), of any length:
+# each is checked against its field's protobuf type where it is read, so nothing downstream (float(),
+# the JSON encoder, a ClickHouse column) meets an integer it cannot hold.
+INT32 = (-(2**31), 2**31 - 1)
+UINT32 = (0, 2**32 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+UINT64 = (0, 2**64 - 1)
+
+
+def _json_int(value: object, what: str, bounds: tuple[int, int]) -> int:
     if value is None:
         return 0
-    raise Unmappable(f"{what} must be an integer, got {value!r:.40}")
+    number: int | None = None
+    if type(value) is int:
+        number = value
+    elif type(value) is str:
+        try:
+            number = int(value)
+        except ValueError:
+            pass  # not an integer, or more digits than Python converts
+    if number is None:
+        raise Unmappable(f"{what} must be an integer, got {value!r:.40}")
+    low, high = bounds
+    if not low <= number <= high:
+        raise Unmappable(f"{what} must be an integer from {low} to {high}, got {value!r:.40}")
+    return number
 
 
 def _json_double(value: object, what: str) -> float:
@@ -87,7 +100,7 @@ def _json_enum(value: object, names: Callable[[str], int], what: str) -> int:
             return names(value)  # enum names are tolerated although OTLP/JSON specifies integers
         except ValueError:
             raise Unmappable(f"{what}: unknown value {value!r:.40}") from None
-    return _json_int(value, what)
+    return _json_int(value, what, INT32)
 
 
 def _json_any(value: object) -> object:
@@ -101,7 +114,7 @@ def _json_any(value: object) -> object:
                 raise Unmappable("stringValue must be a string")
             return inner
         if key == "intValue":
-            return _json_int(inner, "intValue")
+            return _json_int(inner, "intValue", INT64)
         if key == "doubleValue":
             return json_safe_double(_json_double(inner, "doubleValue"))
         if key == "boolValue":
@@ -144,17 +157,11 @@ def _json_id(value: object, size: int, what: str) -> str:
     if not value:
         return ""
     if type(value) is str:
-        if len(value) == size * 2:
-            try:
-                raw = bytes.fromhex(value)
-            except ValueError:
-                raw = b""
-        else:
+        try:
             # OTLP/JSON specifies hex, but exporters built on a generic protobuf JSON encoder send base64.
-            try:
-                raw = base64.b64decode(value, validate=True)
-            except binascii.Error:
-                raw = b""
+            raw = bytes.fromhex(value) if len(value) == size * 2 else base64.b64decode(value, validate=True)
+        except ValueError:  # binascii.Error is one, and so is the refusal of a non-ASCII string
+            raw = b""
         if len(raw) == size:
             return raw.hex() if any(raw) else ""
     raise Unmappable(f"{what} must be {size} bytes ({size * 2} hex digits)")
@@ -187,8 +194,8 @@ def read_logs(data: bytes, batch: OtlpBatch) -> None:
                         raise Unmappable("severityText and eventName must be strings")
                     event = log_event(
                         res,
-                        time_ns=_json_int(record.get("timeUnixNano"), "timeUnixNano"),
-                        observed_ns=_json_int(record.get("observedTimeUnixNano"), "observedTimeUnixNano"),
+                        time_ns=_json_int(record.get("timeUnixNano"), "timeUnixNano", UINT64),
+                        observed_ns=_json_int(record.get("observedTimeUnixNano"), "observedTimeUnixNano", UINT64),
                         severity_number=_json_enum(record.get("severityNumber"), SeverityNumber.Value,
                                                    "severityNumber"),
                         severity_text=severity_text,
@@ -228,13 +235,13 @@ def _json_metric(res: Resource, metric: dict[str, object], batch: OtlpBatch) -> 
     for point in _objects(data, "dataPoints"):
         try:
             attributes = _json_attributes(point.get("attributes"))
-            time_ns = _json_int(point.get("timeUnixNano"), "timeUnixNano")
-            flags = _json_int(point.get("flags"), "flags")
+            time_ns = _json_int(point.get("timeUnixNano"), "timeUnixNano", UINT64)
+            flags = _json_int(point.get("flags"), "flags", UINT32)
             if aggregation in ("gauge", "sum"):
                 if "asDouble" in point:
                     value: float | None = _json_double(point["asDouble"], "asDouble")
                 elif "asInt" in point:
-                    value = float(_json_int(point["asInt"], "asInt"))
+                    value = float(_json_int(point["asInt"], "asInt", INT64))
                 else:
                     value = None
                 number_point(res, batch, otel, name=name, unit=unit, time_ns=time_ns, value=value,
@@ -242,7 +249,7 @@ def _json_metric(res: Resource, metric: dict[str, object], batch: OtlpBatch) -> 
             else:
                 distribution_point(
                     res, batch, otel, name=name, unit=unit, time_ns=time_ns,
-                    count=_json_int(point.get("count"), "count"),
+                    count=_json_int(point.get("count"), "count", UINT64),
                     total=_json_sum(point, aggregation),
                     minimum=_json_double(point["min"], "min") if point.get("min") is not None else None,
                     maximum=_json_double(point["max"], "max") if point.get("max") is not None else None,
