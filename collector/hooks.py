@@ -13,6 +13,14 @@ from collector import intake, prometheus
 
 log = logging.getLogger("lookout.collector")
 
+# The collector answers JSON and protobuf only: nothing in an answer may be sniffed into HTML, framed,
+# or load anything, and the Referer of a link followed from it stays on this origin.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
 
 def _start() -> None:
     incoming = request.headers.get("X-Request-ID", "")
@@ -31,6 +39,7 @@ def _teardown(_exc: BaseException | None) -> None:
 
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers.update(SECURITY_HEADERS)
     if response.status_code >= 400:
         intake.discard_unread_body()  # before the answer is sent: the client may still be writing
     if request.path.startswith("/v1/"):

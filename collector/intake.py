@@ -22,11 +22,13 @@ from collector.errors import ApiError
 from collector.producer import KafkaUnavailable
 from collector.ratelimit import rate_limit_event
 from collector.services import services, settings
+from lookout.contract import KINDS
 
 log = logging.getLogger("lookout.collector")
 
 RETRY_AFTER_UNAVAILABLE_S = 5
 RATE_LIMIT_REPORT_WINDOW_S = 60
+_INGEST_SCOPES = frozenset(KINDS)
 # Errors the WSGI server raises from the body stream when the client's framing is broken (a bad
 # chunk size, a connection cut mid-body).
 BODY_READ_ERRORS = (OSError, ParseException, ClientDisconnected)
@@ -45,7 +47,7 @@ class Accepted:
 
 
 def authenticate() -> Principal:
-    """The caller's principal."""
+    """The caller's principal, which may send at least one kind of event."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
@@ -58,6 +60,11 @@ def authenticate() -> Principal:
     if principal is None:
         raise ApiError(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
     g.key_name = principal.name
+    if not principal.scopes & _INGEST_SCOPES:
+        scopes = ", ".join(f"'{scope}'" for scope in sorted(principal.scopes)) or "none"
+        raise ApiError(
+            403, f"this API key may not ingest events (its scopes: {scopes}); use a key with the ingest scope"
+        )
     return principal
 
 
