@@ -7,6 +7,7 @@ Each step returns what the next one needs or raises :class:`collector.errors.Api
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ BODY_READ_ERRORS = (OSError, ParseException, ClientDisconnected)
 # see a broken pipe, as with nginx's lingering_time.
 DISCARD_MAX_BYTES = 64 * 1024 * 1024
 DISCARD_MAX_S = 10.0
+DISCARD_IDLE_S = 2.0  # a client silent for this long mid-body is not sending the rest
 _DISCARD_CHUNK = 64 * 1024
 
 
@@ -94,17 +96,28 @@ def discard_unread_body() -> None:
     declared = request.content_length
     if declared is not None and declared > DISCARD_MAX_BYTES:
         return
-    stream = request.stream
+    # Under gunicorn the socket is blocking without a timeout: bound every read, or a client that stops
+    # sending would hold this thread for as long as it keeps the connection open.
+    sock: socket.socket | None = request.environ.get("gunicorn.socket")
+    prior_timeout = sock.gettimeout() if sock is not None else None
     deadline = time.monotonic() + DISCARD_MAX_S
     discarded = 0
     try:
-        while discarded <= DISCARD_MAX_BYTES and time.monotonic() < deadline:
-            chunk = stream.read(_DISCARD_CHUNK)
+        while discarded <= DISCARD_MAX_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if sock is not None:
+                sock.settimeout(min(remaining, DISCARD_IDLE_S))
+            chunk = request.stream.read(_DISCARD_CHUNK)
             if not chunk:
                 return
             discarded += len(chunk)
     except BODY_READ_ERRORS:
-        return  # broken framing: the server closes the connection, nothing more to read
+        return  # broken framing or a silent client: the server closes the connection
+    finally:
+        if sock is not None:
+            sock.settimeout(prior_timeout)
 
 
 def authenticated_body() -> tuple[Principal, bytes]:

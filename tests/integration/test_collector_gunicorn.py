@@ -148,3 +148,14 @@ def test_a_chunked_body_with_an_invalid_chunk_size_is_400(gunicorn_port, ingest_
     status, body = _raw_exchange(gunicorn_port, request)
     assert status == 400, body
     assert "body" in orjson.loads(body)["error"]
+
+
+def test_a_client_that_stalls_mid_body_still_gets_its_answer(gunicorn_port):
+    # The discard of a refused body must not wait forever for bytes that never come.
+    with socket.create_connection(("127.0.0.1", gunicorn_port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: collector\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer lk_wrong\r\nContent-Length: 1000000\r\n\r\n[" + b" " * 1000
+        )
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 401"), head
