@@ -266,7 +266,8 @@ def _otlp_logs(record):
 
 
 def _otlp_gauge(point, kind="gauge"):
-    return {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "queue.depth", kind: {"dataPoints": [point]}}]}]}]}
+    metric = {"name": "queue.depth", kind: {"dataPoints": [point]}}
+    return {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
 
 
 @pytest.mark.parametrize(
