@@ -161,7 +161,10 @@ def _message(body: object) -> str:
         return ""
     if type(body) is str:
         return body
-    return orjson.dumps(body).decode()
+    try:
+        return orjson.dumps(body).decode()
+    except orjson.JSONEncodeError as exc:  # OTLP/JSON decodes deeper bodies than JSON can encode (254 levels)
+        raise Unmappable(f"body is nested too deeply to be stored: {exc}") from None
 
 
 def log_event(res: Resource, *, time_ns: int, observed_ns: int, severity_number: int, severity_text: str,

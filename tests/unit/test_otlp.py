@@ -866,3 +866,18 @@ def test_json_metric_integers_at_the_edges_of_their_range_are_kept() -> None:
                                                       "sum": 1.0}), JSON)
     assert batch.rejected == 0 and batch.events[0]["metadata"]["otel"]["count"] == 2**64 - 1
     orjson.dumps(batch.events)
+
+
+def test_a_json_log_body_nested_deeper_than_json_can_store_rejects_the_record() -> None:
+    # OTLP/JSON decodes ~340 AnyValue levels; the message column holds the body as JSON, which stops at 254.
+    def nested(depth: int) -> bytes:
+        return b'{"arrayValue":{"values":[' * depth + b'{"stringValue":"x"}' + b"]}}" * depth
+
+    def doc(depth: int) -> bytes:
+        record = b'{"timeUnixNano":"%d","body":' % T_NS + nested(depth) + b"}"
+        return b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + record + b',{"timeUnixNano":"1"}]}]}]}'
+
+    batch = logs_from_otlp(doc(300), JSON)
+    assert batch.rejected == 1 and len(batch.events) == 1
+    assert "body" in batch.errors[0] and "nested" in batch.errors[0]
+    assert logs_from_otlp(doc(254), JSON).rejected == 0
