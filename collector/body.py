@@ -161,7 +161,12 @@ def _parse_json(body: bytes, limits: BodyLimits) -> list[object]:
         max_event = limits.max_event_bytes
         dumps = orjson.dumps
         for index, item in enumerate(items):
-            size = len(dumps(item))
+            try:
+                size = len(dumps(item))
+            except orjson.JSONEncodeError as exc:
+                # orjson decodes 1024 levels of nesting but encodes 254; the contract allows far fewer.
+                items[index] = BadItem(f"event is nested too deeply to be measured: {exc}")
+                continue
             if size > max_event:
                 items[index] = BadItem(f"event is {size} bytes; the limit is {max_event}")
     return items

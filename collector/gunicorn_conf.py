@@ -2,19 +2,22 @@
 
 The work per request is mostly waiting on the broker's acknowledgement and a
 little JSON, so threads (gthread) give concurrency cheaply; two processes use
-both cores for the JSON work the GIL serialises. All of it is overridable with
-the usual GUNICORN_CMD_ARGS or the LOOKOUT_COLLECTOR_* variables.
+both cores for the JSON work the GIL serialises. Every value comes from
+``lookout.settings.Settings`` (the LOOKOUT_COLLECTOR_* variables); gunicorn's
+own GUNICORN_CMD_ARGS still overrides them.
 """
 
 import glob
-import multiprocessing
 import os
-import tempfile
 
-bind = f"{os.environ.get('LOOKOUT_COLLECTOR_HOST', '127.0.0.1')}:{os.environ.get('LOOKOUT_COLLECTOR_PORT', '4318')}"
-workers = int(os.environ.get("LOOKOUT_COLLECTOR_WORKERS", min(4, multiprocessing.cpu_count())))
+from lookout.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = f"{_settings.collector_host}:{_settings.collector_port}"
+workers = _settings.collector_workers
 worker_class = "gthread"
-threads = int(os.environ.get("LOOKOUT_COLLECTOR_THREADS", "16"))
+threads = _settings.collector_threads
 # Bounded so a slow client cannot hold a worker for long; Kafka waits are bounded separately.
 timeout = 30
 graceful_timeout = 20
@@ -26,13 +29,12 @@ loglevel = "warning"
 proc_name = "lookout-collector"
 
 # Each worker writes its metrics to files here; /metrics sums them (collector/prometheus.py).
-# The directory must be empty at start, or counters of a previous run would leak in. It must
-# also be set before prometheus_client is first imported: it picks its storage at import.
-_metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR",
-    os.path.join(os.environ.get("LOOKOUT_HOME", tempfile.gettempdir()), f"collector-metrics-{bind.rsplit(':', 1)[-1]}"),
-)
+# The directory must be empty at start, or counters of a previous run would leak in. prometheus_client
+# reads its location from the environment, once, when first imported: this sets it before any worker
+# imports it (the workers inherit the arbiter's environment).
+_metrics_dir = _settings.collector_metrics_dir
 os.makedirs(_metrics_dir, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 for _stale in glob.glob(os.path.join(_metrics_dir, "*.db")):
     os.remove(_stale)
 

@@ -8,8 +8,6 @@ development server) the default registry is used.
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -19,6 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 EVENTS_ACCEPTED = Counter(
@@ -41,7 +40,8 @@ IN_FLIGHT = Gauge("lookout_collector_requests_in_flight", "Requests being handle
 
 
 def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus_client picked its storage at import (from PROMETHEUS_MULTIPROC_DIR); ask it, not the environment.
+    if values.ValueClass is not values.MutexValue:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -69,6 +69,10 @@ def create_app(settings: Settings, metrics_registry: CollectorRegistry | None = 
     def _bad_parameter(exc: BadParameter) -> Response:
         return _error(400, str(exc))
 
+    @app.errorhandler(clickhouse.ClickHouseBadParameter)
+    def _bad_query_parameter(exc: clickhouse.ClickHouseBadParameter) -> Response:
+        return _error(400, f"a parameter is out of the warehouse's range: {exc}")
+
     @app.errorhandler(clickhouse.ClickHouseUnavailable)
     def _warehouse_down(exc: Exception) -> Response:
         log.warning("warehouse unavailable", extra={"error": str(exc)})
@@ -76,7 +80,9 @@ def create_app(settings: Settings, metrics_registry: CollectorRegistry | None = 
 
     @app.get("/api/v1/logs")
     def api_logs() -> Response:
-        rows = logs.search(warehouse(), log_query(request.args))
+        query = log_query(request.args)
+        with clickhouse.translated():
+            rows = logs.search(warehouse(), query)
         return jsonify({"logs": [_jsonable(row) for row in rows], "count": len(rows)})
 
     @app.get("/healthz")

@@ -120,6 +120,8 @@ class Settings:
     redis_url: str
     collector_host: str
     collector_port: int
+    collector_workers: int
+    collector_threads: int
     dashboard_host: str
     dashboard_port: int
     retention_days: int
@@ -157,6 +159,8 @@ class Settings:
             redis_url=_env("LOOKOUT_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, env),
             collector_host=env.get("LOOKOUT_COLLECTOR_HOST", "127.0.0.1"),
             collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
+            collector_workers=_env("LOOKOUT_COLLECTOR_WORKERS", str(min(4, os.cpu_count() or 1)), _positive_int, env),
+            collector_threads=_env("LOOKOUT_COLLECTOR_THREADS", "16", _positive_int, env),
             dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
@@ -193,6 +197,11 @@ class Settings:
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
+
+    @property
+    def collector_metrics_dir(self) -> Path:
+        """Where the collector's gunicorn workers keep their Prometheus counters (one directory per port)."""
+        return self.home / f"collector-metrics-{self.collector_port}"
 
     def topic(self, kind: str) -> str:
         """The Kafka topic that carries one event kind."""

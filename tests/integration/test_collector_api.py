@@ -238,3 +238,87 @@ def test_readyz_and_metrics(collector_url, ingest_key):
     assert 'lookout_collector_events_rejected_total{reason="invalid"}' in text
     assert "lookout_collector_request_duration_seconds_bucket" in text
     assert "lookout_collector_requests_in_flight" in text
+
+
+def test_an_event_nested_too_deeply_to_re_encode_is_rejected_alone(collector_url, ingest_key, settings):
+    # Over max_event_bytes in total, so each event is re-encoded to be measured; orjson stops at 255 levels.
+    deep = orjson.dumps(_log(metadata={"deep": "here"})).replace(b'"here"', b"[" * 300 + b"0" + b"]" * 300)
+    padding = [_log(message="p" * 60_000) for _ in range(settings.max_event_bytes // 60_000 + 1)]
+    r = _post(collector_url, ingest_key, b"[" + b",".join([deep, *map(orjson.dumps, padding)]) + b"]")
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == len(padding)
+    [failure] = r.json()["errors"]
+    assert failure["index"] == 0
+    assert "nested" in failure["error"]
+
+
+def _otlp(url, key, path, document):
+    return requests.post(
+        f"{url}{path}",
+        data=orjson.dumps(document),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=15,
+    )
+
+
+def _otlp_logs(record):
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+
+
+def _otlp_gauge(point, kind="gauge"):
+    metric = {"name": "queue.depth", kind: {"dataPoints": [point]}}
+    return {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
+
+
+@pytest.mark.parametrize(
+    "path, document, field",
+    [
+        ("/v1/logs", _otlp_logs({"timeUnixNano": "1", "body": {"intValue": str(2**64)}}), "intValue"),
+        ("/v1/logs", _otlp_logs({"timeUnixNano": "1", "body": {"intValue": "-" + "9" * 30}}), "intValue"),
+        ("/v1/logs", _otlp_logs({"timeUnixNano": "1", "traceId": "é" * 24}), "traceId"),
+        ("/v1/logs", _otlp_logs({"timeUnixNano": "1", "spanId": "ßpän-ïd"}), "spanId"),
+        ("/v1/metrics", _otlp_gauge({"timeUnixNano": "1", "asInt": "9" * 400}), "asInt"),
+        ("/v1/metrics", _otlp_gauge({"timeUnixNano": "1", "count": "9" * 400, "sum": 1.0}, "histogram"), "count"),
+        ("/v1/metrics", _otlp_gauge({"timeUnixNano": "1", "count": "9" * 400, "sum": 1.0}, "summary"), "count"),
+    ],
+    ids=["log-body-int-2**64", "log-body-int-30-digits", "non-ascii-trace-id", "non-ascii-span-id",
+         "as-int-400-digits", "histogram-count-400-digits", "summary-count-400-digits"],
+)
+def test_otlp_values_out_of_range_reject_the_record_naming_the_field(collector_url, ingest_key, path, document,
+                                                                     field):
+    r = _otlp(collector_url, ingest_key, path, document)
+    assert r.status_code == 200, r.text
+    partial = r.json()["partialSuccess"]
+    assert int(partial.get("rejectedLogRecords", partial.get("rejectedDataPoints"))) == 1
+    assert field in partial["errorMessage"]
+
+
+def test_a_query_only_key_may_not_ingest(collector_url, query_key):
+    r = _post(collector_url, query_key, [_log()])
+    assert r.status_code == 403, r.text
+    assert "query" in r.json()["error"] and "ingest" in r.json()["error"]
+    r = _otlp(collector_url, query_key, "/v1/logs", _otlp_logs({"timeUnixNano": "1", "body": {"stringValue": "x"}}))
+    assert r.status_code == 403, r.text
+    r = _otlp(collector_url, query_key, "/v1/metrics", _otlp_gauge({"timeUnixNano": "1", "asDouble": 1.5}))
+    assert r.status_code == 403, r.text
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def test_every_answer_carries_the_security_headers(collector_url, ingest_key):
+    answers = [
+        _post(collector_url, ingest_key, [_log()]),
+        _post(collector_url, ingest_key, b"{not json"),
+        _post(collector_url, None, [_log()]),
+        requests.get(f"{collector_url}/healthz", timeout=5),
+        requests.get(f"{collector_url}/v2/nothing", timeout=5),
+        requests.get(f"{collector_url}/metrics", timeout=5),
+    ]
+    assert [r.status_code for r in answers] == [202, 400, 401, 200, 404, 200]
+    for r in answers:
+        assert {name: r.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS, r.url

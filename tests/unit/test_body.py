@@ -326,3 +326,22 @@ def test_ndjson_deep_nesting_is_a_bad_item() -> None:
         limits=BodyLimits(max_body_bytes=MIB, max_events=100, max_event_bytes=10_000),
     )
     assert items[0] == {"a": 1} and isinstance(items[1], BadItem)
+
+
+@pytest.mark.parametrize("depth", [255, 300, 1000])
+def test_an_item_too_deep_to_re_encode_is_a_bad_item_when_sizes_are_measured(depth: int) -> None:
+    # orjson decodes 1024 levels but encodes only 254: measuring the item must not raise.
+    deep = b"[" * depth + b"0" + b"]" * depth
+    body = b"[" + deep + b"," + orjson.dumps({**EVENT, "message": "x" * 2000}) + b"," + orjson.dumps(EVENT) + b"]"
+    items = parse(body)
+    assert isinstance(items[0], BadItem) and "nested" in items[0].reason
+    assert isinstance(items[1], BadItem) and "limit" in items[1].reason
+    assert items[2] == EVENT
+
+
+def test_an_item_of_254_levels_is_measured() -> None:
+    deep: object = 0
+    for _ in range(254):
+        deep = [deep]
+    body = b"[" + orjson.dumps(deep) + b"," + orjson.dumps({**EVENT, "message": "x" * 2000}) + b"]"
+    assert parse(body)[0] == deep

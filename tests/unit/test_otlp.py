@@ -795,3 +795,89 @@ def test_structurally_broken_metrics_json_is_malformed(metric: dict) -> None:
     doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
     with pytest.raises(MalformedBody):
         metrics_from_otlp(orjson.dumps(doc), JSON)
+
+
+def _log_doc(*records: dict) -> bytes:
+    return orjson.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": list(records)}]}]})
+
+
+@pytest.mark.parametrize(
+    "record_json, field",
+    [
+        ({"body": {"intValue": str(2**63)}}, "intValue"),
+        ({"body": {"intValue": 2**64 - 1}}, "intValue"),
+        ({"body": {"intValue": "-" + "9" * 400}}, "intValue"),
+        ({"attributes": [{"key": "n", "value": {"intValue": "9" * 30}}]}, "intValue"),
+        ({"body": {"arrayValue": {"values": [{"intValue": str(-(2**63) - 1)}]}}}, "intValue"),
+        ({"timeUnixNano": str(2**64)}, "timeUnixNano"),
+        ({"observedTimeUnixNano": "-1"}, "observedTimeUnixNano"),
+        ({"severityNumber": str(2**31)}, "severityNumber"),
+        ({"traceId": "é" * 32}, "traceId"),
+        ({"traceId": "é" * 24}, "traceId"),
+        ({"spanId": "ßpän-ïd"}, "spanId"),
+        ({"spanId": "\u0660" * 16}, "spanId"),
+    ],
+)
+def test_json_log_values_out_of_their_protobuf_range_reject_the_record(record_json: dict, field: str) -> None:
+    batch = logs_from_otlp(_log_doc({"timeUnixNano": str(T_NS), **record_json}, {"timeUnixNano": str(T_NS)}), JSON)
+    assert batch.rejected == 1 and len(batch.events) == 1
+    assert field in batch.errors[0]
+    orjson.dumps(batch.events)  # what is kept can be encoded for Kafka
+
+
+def test_json_integers_at_the_edges_of_their_range_are_kept() -> None:
+    doc = _log_doc(
+        {"timeUnixNano": str(T_NS), "body": {"intValue": str(2**63 - 1)}},
+        {"timeUnixNano": str(T_NS), "body": {"intValue": -(2**63)}},
+    )
+    batch = logs_from_otlp(doc, JSON)
+    assert batch.rejected == 0
+    assert [e["message"] for e in batch.events] == [str(2**63 - 1), str(-(2**63))]
+
+
+def _gauge_doc(kind: str, point: dict) -> bytes:
+    metric = {"name": "queue.depth", kind: {"dataPoints": [point, {"timeUnixNano": str(T_NS), "asDouble": 1.0,
+                                                                     "count": "1", "sum": 1.0}]}}
+    return orjson.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]})
+
+
+@pytest.mark.parametrize(
+    "kind, point, field",
+    [
+        ("gauge", {"asInt": "9" * 400}, "asInt"),
+        ("sum", {"asInt": str(2**63)}, "asInt"),
+        ("histogram", {"count": "9" * 400, "sum": 1.0}, "count"),
+        ("summary", {"count": "9" * 400, "sum": 1.0}, "count"),
+        ("exponentialHistogram", {"count": str(2**64), "sum": 1.0}, "count"),
+        ("gauge", {"asInt": "1", "flags": "-1"}, "flags"),
+    ],
+)
+def test_json_metric_values_out_of_their_protobuf_range_reject_the_point(kind: str, point: dict, field: str) -> None:
+    batch = metrics_from_otlp(_gauge_doc(kind, {"timeUnixNano": str(T_NS), **point}), JSON)
+    assert batch.rejected == 1 and len(batch.events) == 1
+    assert field in batch.errors[0]
+    orjson.dumps(batch.events)
+
+
+def test_json_metric_integers_at_the_edges_of_their_range_are_kept() -> None:
+    batch = metrics_from_otlp(_gauge_doc("sum", {"timeUnixNano": str(T_NS), "asInt": str(-(2**63))}), JSON)
+    assert batch.rejected == 0 and batch.events[0]["value"] == float(-(2**63))
+    batch = metrics_from_otlp(_gauge_doc("summary", {"timeUnixNano": str(T_NS), "count": str(2**64 - 1),
+                                                      "sum": 1.0}), JSON)
+    assert batch.rejected == 0 and batch.events[0]["metadata"]["otel"]["count"] == 2**64 - 1
+    orjson.dumps(batch.events)
+
+
+def test_a_json_log_body_nested_deeper_than_json_can_store_rejects_the_record() -> None:
+    # OTLP/JSON decodes ~340 AnyValue levels; the message column holds the body as JSON, which stops at 254.
+    def nested(depth: int) -> bytes:
+        return b'{"arrayValue":{"values":[' * depth + b'{"stringValue":"x"}' + b"]}}" * depth
+
+    def doc(depth: int) -> bytes:
+        record = b'{"timeUnixNano":"%d","body":' % T_NS + nested(depth) + b"}"
+        return b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + record + b',{"timeUnixNano":"1"}]}]}]}'
+
+    batch = logs_from_otlp(doc(300), JSON)
+    assert batch.rejected == 1 and len(batch.events) == 1
+    assert "body" in batch.errors[0] and "nested" in batch.errors[0]
+    assert logs_from_otlp(doc(254), JSON).rejected == 0

@@ -1,0 +1,32 @@
+"""The collector's gunicorn settings come from Settings, validated like every other variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lookout.settings import Settings, SettingsError
+
+
+def test_workers_and_threads_default_and_parse():
+    defaults = Settings.from_env({})
+    assert defaults.collector_workers == min(4, os.cpu_count() or 1)
+    assert defaults.collector_threads == 16
+    chosen = Settings.from_env({"LOOKOUT_COLLECTOR_WORKERS": "3", "LOOKOUT_COLLECTOR_THREADS": "8"})
+    assert (chosen.collector_workers, chosen.collector_threads) == (3, 8)
+    assert Settings.from_env(chosen.as_env()) == chosen
+
+
+@pytest.mark.parametrize("name", ["LOOKOUT_COLLECTOR_WORKERS", "LOOKOUT_COLLECTOR_THREADS"])
+@pytest.mark.parametrize("raw", ["0", "-2", "many"])
+def test_an_unusable_count_names_its_variable(name, raw):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: raw})
+
+
+def test_each_collector_port_has_its_own_metrics_directory(tmp_path: Path):
+    settings = Settings.from_env({"LOOKOUT_HOME": str(tmp_path), "LOOKOUT_COLLECTOR_PORT": "4318"})
+    assert settings.collector_metrics_dir == tmp_path / "collector-metrics-4318"
+    assert settings.with_(collector_port=5000).collector_metrics_dir == tmp_path / "collector-metrics-5000"
