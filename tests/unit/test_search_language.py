@@ -408,9 +408,9 @@ def test_tail_reads_look_back_by_the_overlap_and_skip_what_was_seen():
     sql, params = explorer.build_tail(parse("level:error"), cursor, ["message"], 10)
     assert params["from"] == cursor.since_ms - explorer.TAIL_OVERLAP_MS
     assert params["seen"] == ["2b0c7c1e-0000-4000-8000-000000000000"] and params["limit"] == 11
-    assert "NOT has({seen:Array(UUID)}, event_id)" in sql and "ORDER BY ingested_at, event_id" in sql
+    assert "NOT has({seen:Array(UUID)}, event_id)" in sql and "ORDER BY ingested_at, timestamp, event_id" in sql
     first, _ = explorer.build_tail(None, None, ["message"], 10)
-    assert "ORDER BY ingested_at DESC, event_id DESC" in first and first.endswith("ORDER BY ingested_at, event_id")
+    assert "ORDER BY ingested_at DESC, timestamp DESC, event_id DESC" in first
 
 
 def test_csv_export_quotes_and_defuses_formulas():

@@ -174,7 +174,13 @@ def build_search(
     cursor newest-first, newer pages read above it oldest-first (the caller turns them around)."""
     if older_than and newer_than:
         raise ValueError("a page is either older or newer than a cursor, not both")
-    params: dict[str, Any] = {"limit": max(1, min(limit, MAX_PAGE)) + 1}
+    return _page_sql(search, columns, max(1, min(limit, MAX_PAGE)) + 1, older_than, newer_than)
+
+
+def _page_sql(
+    search: Search, columns: Sequence[str], rows: int, older_than: Cursor | None, newer_than: Cursor | None = None
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"limit": rows}
     where = [search.where(params)]
     order = "DESC"
     if older_than:
@@ -522,6 +528,7 @@ class TailCursor:
 TAIL_OVERLAP_MS = 10_000
 TAIL_START_LOOKBACK_MS = 15 * 60_000  # the first read shows the newest arrivals of the last 15 minutes
 TAIL_MAX_LATENESS_MS = 86_400_000  # events stamped more than a day before they arrive are not tailed
+TAIL_MAX_PASSED_OVER = 5000  # beyond this, a burst at the start of a tail may show up in its second read
 
 
 def advance(
@@ -555,16 +562,19 @@ def build_tail(
         )
         newest = (
             f"{select} WHERE {where} AND {condition.sql} "
-            "ORDER BY ingested_at DESC, event_id DESC LIMIT {limit:UInt32}"
+            "ORDER BY ingested_at DESC, timestamp DESC, event_id DESC LIMIT {limit:UInt32}"
         )
-        return f"SELECT * FROM ({newest}) ORDER BY ingested_at, event_id", params
+        return f"SELECT * FROM ({newest}) ORDER BY ingested_at, timestamp, event_id", params
     params["from"], params["oldest"] = cursor.since_ms - TAIL_OVERLAP_MS, cursor.since_ms - TAIL_MAX_LATENESS_MS
     params["seen"] = [event_id for event_id, _ in cursor.seen]
     where = (
         f"ingested_at >= {_TIME % 'from'} AND timestamp >= {_TIME % 'oldest'} "
         "AND NOT has({seen:Array(UUID)}, event_id)"
     )
-    return f"{select} WHERE {where} AND {condition.sql} ORDER BY ingested_at, event_id LIMIT {{limit:UInt32}}", params
+    return (
+        f"{select} WHERE {where} AND {condition.sql} ORDER BY ingested_at, timestamp, event_id LIMIT {{limit:UInt32}}",
+        params,
+    )
 
 
 @dataclass(frozen=True)
@@ -574,6 +584,26 @@ class TailRead:
     behind: bool  # more matching events are waiting than ``limit``: the caller may start over (cursor None)
 
 
+def build_tail_passed_over(node: Node | None, start: TailCursor) -> tuple[str, dict[str, Any]]:
+    """(event_id, ingested_at) of the matching events a fresh tail did not show although they arrived
+    within the overlap before its newest row: marked as seen, so the next read does not bring them back."""
+    condition = compile_query(node, FIELDS, Params("s", {}))
+    params: dict[str, Any] = {
+        **condition.params,
+        "from": start.since_ms - TAIL_OVERLAP_MS,
+        "until": start.since_ms,
+        "oldest": start.since_ms - TAIL_OVERLAP_MS - TAIL_MAX_LATENESS_MS,
+        "seen": [event_id for event_id, _ in start.seen],
+        "cap": TAIL_MAX_PASSED_OVER,
+    }
+    sql = (
+        f"SELECT event_id, ingested_at FROM logs FINAL WHERE ingested_at >= {_TIME % 'from'} "
+        f"AND ingested_at <= {_TIME % 'until'} AND timestamp >= {_TIME % 'oldest'} "
+        f"AND NOT has({{seen:Array(UUID)}}, event_id) AND {condition.sql} LIMIT {{cap:UInt32}}"
+    )
+    return sql, params
+
+
 def tail(
     client: Client,
     node: Node | None,
@@ -581,34 +611,47 @@ def tail(
     columns: Sequence[str] = DEFAULT_COLUMNS,
     limit: int = 100,
 ) -> TailRead:
-    """New matching events since ``cursor``, oldest first, at most ``limit``. A tail that falls behind
-    (``behind``) keeps its place until the caller restarts it at the newest events, which also keeps
-    ``seen`` as small as what was delivered in the last TAIL_OVERLAP_MS."""
+    """New matching events since ``cursor``, oldest first, at most ``limit``; without a cursor, the newest.
+
+    A tail that falls behind (``behind``) keeps its place until the caller restarts it (cursor None),
+    which also keeps ``seen`` as small as what arrived in the last TAIL_OVERLAP_MS."""
     sql, params = build_tail(node, cursor, columns, limit)
     rows = _rows(client, sql, params)
     size = params["limit"] - 1
-    behind = cursor is not None and len(rows) > size
-    rows = rows[-size:] if cursor is None else rows[:size]
-    return TailRead(rows, advance(cursor, rows), behind)
+    if cursor is not None:
+        behind = len(rows) > size
+        rows = rows[:size]
+        return TailRead(rows, advance(cursor, rows), behind)
+    rows = rows[-size:]
+    start = advance(None, rows)
+    if start is not None:
+        start = advance(start, _rows(client, *build_tail_passed_over(node, start)))
+    return TailRead(rows, start, False)
 
 
 # ---------------------------------------------------------------------------------------------- export
 
 
+EXPORT_CHUNK = 5000
+
+
 def export_rows(
-    client: Client, search: Search, columns: Sequence[str] = COLUMNS, limit: int = 100_000
+    client: Client, search: Search, columns: Sequence[str] = COLUMNS, limit: int = 100_000, chunk: int = EXPORT_CHUNK
 ) -> Iterator[dict[str, Any]]:
-    """Every matching row, newest first, at most ``limit``, streamed block by block from ClickHouse."""
-    params: dict[str, Any] = {"limit": max(0, limit)}
-    sql = (
-        f"SELECT {_select(columns)} FROM logs FINAL WHERE {search.where(params)} "
-        "ORDER BY timestamp DESC, event_id DESC LIMIT {limit:UInt64}"
-    )
-    with client.query_row_block_stream(sql, parameters=params) as stream:
-        names = stream.source.column_names
-        for block in stream:
-            for values in block:
-                yield _row(names, values)
+    """Every matching row, newest first, at most ``limit``, read in keyset pages of ``chunk`` rows.
+
+    Pages rather than one streamed result: memory stays at one page however large the export, and
+    no query stays open while a slow client downloads (the embedded engine runs one query at a
+    time for the whole process, so an open stream would hold up the pipeline's inserts)."""
+    left, older_than = max(0, limit), None
+    while left > 0:
+        sql, params = _page_sql(search, columns, min(chunk, left), older_than)
+        rows = _rows(client, sql, params)
+        yield from rows
+        left -= len(rows)
+        if len(rows) < params["limit"]:
+            return
+        older_than = Cursor.of(rows[-1])
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
