@@ -138,7 +138,7 @@ def timed(action: Callable[[], Any]) -> float:
 def bare(client: Any, statements: list[tuple[str, dict[str, Any]]]) -> Callable[[], None]:
     def run() -> None:
         for sql, params in statements:
-            client.raw_query(sql, parameters=params, fmt="Native")
+            client.raw_query(sql, parameters=params, settings=explorer.SETTINGS, fmt="Native")
 
     return run
 
