@@ -129,6 +129,12 @@ def test_each_kind_of_query_finds_its_events(client, sink, service):
         assert found(client, Search.parse(f"service:{service} ({text})", *span)) == expected, text
     assert client.query("EXISTS TABLE logs").result_rows == [(1,)]
 
+    under_query = explorer.facets(client, Search.parse(f"service:{service} declined", *span), ["level", "attr.amount"])
+    assert under_query == {"level": [("error", 1), ("warn", 1)], "attr.amount": [("", 1), ("250", 1)]}
+    everything = explorer.facets(client, Search.parse(f"service:{service}", *span), top=2)
+    assert everything["level"] == [("info", 4), ("error", 2)] and everything["service"] == [(service, 8)]
+    assert everything["instance"] == [("", 5), ("web-1", 1)]
+
 
 @pytest.mark.parametrize(
     ("text", "index"), [("zebrafish", "idx_message_tokens"), ('"zebra fish"', "idx_message_ngrams")]
