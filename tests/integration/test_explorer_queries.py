@@ -271,7 +271,7 @@ def test_tail_follows_new_arrivals_once_each(client, sink, service):
     arrivals = [log(service, now_ms(), message=f"new {i}") for i in range(4)]
     write(sink, arrivals)
     write(sink, [log(service, now_ms(), level="debug", message="filtered out")])
-    late = log(service, now_ms() - 3_600_000, message="stamped an hour ago, arrived now")
+    late = log(service, now_ms() - 1_800_000, message="stamped half an hour ago, arrived now")
     write(sink, [late])
     read = explorer.tail(client, query, first.cursor, limit=10)
     assert sorted(r["message"] for r in read.rows) == sorted([*(a["message"] for a in arrivals), late["message"]])

@@ -355,6 +355,8 @@ def test_histograms_read_the_rollups_only_when_they_can_answer_exactly():
         assert not from_rollups and "logs_1m" not in sql
     _, _, from_rollups = explorer.build_histogram(Search.parse("service:a", T0, T0 + timedelta(minutes=10)))
     assert not from_rollups  # 10 s bars are not whole minutes
+    with pytest.raises(ValueError, match="too many"):
+        explorer.build_histogram(Search.parse("", *week), step_s=1)
 
 
 def test_facets_name_user_keys_by_index_only():
