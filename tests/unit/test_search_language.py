@@ -363,7 +363,7 @@ def test_facets_name_user_keys_by_index_only():
     search = Search.parse("", T0, T0 + timedelta(hours=1))
     sql, params, names = explorer.build_facets(search, ["service", "attr.x'); DROP TABLE logs; --"], top=5)
     assert names == ["service", "attr.x'); DROP TABLE logs; --"]
-    assert "DROP" not in sql and params["f0"] == "x'); DROP TABLE logs; --"
+    assert "DROP" not in sql and params["k0"] == "x'); DROP TABLE logs; --"
     assert "LIMIT {top:UInt32} BY facet" in sql
     with pytest.raises(UnknownFieldError):
         explorer.build_facets(search, ["nope"])

@@ -331,7 +331,7 @@ def build_facets(
     if not names:
         raise ValueError("facets: name at least one field")
     params: dict[str, Any] = {"top": max(1, min(top, 100))}
-    keys = Params("f", {})
+    keys = Params("k", {})
     sets = []
     for index, name in enumerate(names):
         FIELDS.check(name)
