@@ -88,6 +88,7 @@ def test_attr_keys_may_be_nested():
 def test_implicit_and_explicit_and_are_the_same():
     assert parse("a b") == And((word("a", 0), word("b", 2)))
     assert parse("a AND b") == And((word("a", 0), word("b", 6)))
+    assert parse("a\u00a0b\tc") == And((word("a", 0), word("b", 2), word("c", 4)))  # any whitespace separates
 
 
 def test_or_binds_looser_than_and():

@@ -172,8 +172,12 @@ class _Token:
     term: Text | Match | None = None
 
 
-_DELIMITERS = frozenset(' \t\r\n()"')
+_PUNCTUATION = frozenset('()"')
 _KEYWORDS = {"AND": _Kind.AND, "OR": _Kind.OR, "NOT": _Kind.NOT}
+
+
+def _ends_word(char: str) -> bool:
+    return char.isspace() or char in _PUNCTUATION
 
 
 def _pattern(chars: list[tuple[str, bool]], wildcards: bool) -> Pattern:
@@ -249,7 +253,7 @@ class _Lexer:
                 chars.append((self.text[self.i + 1], True))
                 self.i += 2
                 continue
-            if char in _DELIMITERS:
+            if _ends_word(char):
                 break
             chars.append((char, False))
             self.i += 1
@@ -262,7 +266,7 @@ class _Lexer:
         prefix = "".join(c for c, _ in chars[:-1])
         if chars and chars[-1] == (":", False) and _NAME.fullmatch(prefix) and not any(e for _, e in chars[:-1]):
             return self._match(prefix, start)
-        while self.i < len(self.text) and self.text[self.i] not in _DELIMITERS:
+        while self.i < len(self.text) and not _ends_word(self.text[self.i]):
             chars.extend(self._bare())  # a ':' that does not follow a field name is text (12:30:01)
         word = "".join(c for c, _ in chars)
         if word in _KEYWORDS and not any(e for _, e in chars):
@@ -281,7 +285,7 @@ class _Lexer:
             pattern, quoted = _pattern(self._quoted(), wildcards=False), True
         else:
             chars = []
-            while self.i < len(self.text) and self.text[self.i] not in _DELIMITERS:
+            while self.i < len(self.text) and not _ends_word(self.text[self.i]):
                 chars.extend(self._bare())
             if not chars:
                 found = self.text[self.i] if self.i < len(self.text) else ""
