@@ -119,8 +119,8 @@ class StreamDriver:
         self._positions.clear()
         self._paused = False
         consumer = self._consumer = self._connect()
-        self._chain = self._new_chain(self._commit)
         try:
+            self._chain = self._new_chain(self._commit)
             while not self._stop.is_set():
                 self._run_once(consumer)
             self._finish()
@@ -134,15 +134,12 @@ class StreamDriver:
         attempt = 0
         while True:
             try:
-                consumer = self._connect_consumer(self.settings, self.name, self.topics, _Revocation(self._revoked))
+                return self._connect_consumer(self.settings, self.name, self.topics, _Revocation(self._revoked))
             except KafkaError as exc:
-                self.status.failed("kafka", f"cannot connect to Kafka: {exc}")
+                self.status.retried(f"cannot connect to Kafka: {exc}")
                 if self._stop.wait(self._backoff.delay(attempt)):
                     raise
                 attempt += 1
-                continue
-            self.status.recovered("kafka")
-            return consumer
 
     def _run_once(self, consumer: KafkaConsumer) -> None:
         # While the chain refuses, the partitions are paused and this poll only keeps our place in
@@ -152,9 +149,9 @@ class StreamDriver:
             self._reassign(consumer, polled)
         for tp, records in polled.items():
             self._hold(tp, records)
-        assert self._chain is not None
-        self._chain.poll()
         rejected = self._offer()
+        assert self._chain is not None
+        self._chain.poll()  # after the offer: a batch closes once this poll's records are in
         if rejected is None:
             if self._paused:
                 consumer.resume(*consumer.paused())
@@ -229,7 +226,8 @@ class StreamDriver:
             if (tp := TopicPartition(topic, partition)) in assigned
         }
         try:
-            consumer.commit(commits)
+            if commits:
+                consumer.commit(commits)
         except (CommitFailedError, KafkaError) as exc:
             # A rebalance is under way: whoever reads these partitions next re-reads these records,
             # and the idempotent sinks drop the repeats. They are written, so not sought back here.

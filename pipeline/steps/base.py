@@ -131,10 +131,14 @@ class ConsumerStatus:
     def paused(self) -> bool:
         return bool(self.unavailable)
 
-    def failed(self, what: str, error: str) -> bool:
-        """Count a failed attempt at ``what``; True when it was available until now."""
+    def retried(self, error: str) -> None:
+        """Count a failed attempt that will be retried."""
         self.last_error = error
         self.retries += 1
+
+    def failed(self, what: str, error: str) -> bool:
+        """Count a failed attempt at ``what``, which consumption now waits for; True when it was available until now."""
+        self.retried(error)
         if what in self.unavailable:
             return False
         self.unavailable.add(what)

@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 class BatchRecords:
     """Fills one batch while the next step works on the previous one.
 
-    A full batch waits here until the next step takes it; meanwhile records are refused, so the
-    driver pauses instead of letting a second batch grow.
+    A batch is closed by :meth:`poll`, which the driver calls after offering a whole poll's records:
+    so it overshoots ``max_rows`` by at most one poll, and big batches are what the sinks write
+    fastest. A closed batch waits here until the next step takes it; meanwhile records are refused,
+    so the driver pauses instead of letting a second batch grow.
     """
 
     def __init__(
@@ -35,13 +37,9 @@ class BatchRecords:
         if self._filling is None:
             self._filling = Batch(self._clock())
         self._filling.add(item.topic, item.partition, item.offset, item.value, item.events)
-        self._close_if_ready()
 
     def poll(self) -> None:
         self._next.poll()
-        self._close_if_ready()
-
-    def _close_if_ready(self) -> None:
         filling = self._filling
         if self._full is None and filling is not None:
             if filling.is_ready(self._clock(), self._max_rows, self._max_wait_s):

@@ -64,12 +64,15 @@ class SendDeadLetters:
             self._queue.send(self._waiting.dead_letters)
         except DeadLetterUnavailable as exc:
             if self._status.failed("dead-letter topic", str(exc)):
-                log.warning("dead-letter topic unavailable, pausing consumption", extra={"error": str(exc)})
+                log.warning(
+                    "dead-letter topic unavailable, pausing consumption",
+                    extra={"sink": self._status.name, "error": str(exc)},
+                )
             self._retry_at = self._clock() + self._backoff.delay(self._attempt)
             self._attempt += 1
             return
         if self._status.recovered("dead-letter topic"):
-            log.info("dead-letter topic is back, consuming again")
+            log.info("dead-letter topic is back, consuming again", extra={"sink": self._status.name})
         written, self._waiting, self._attempt = self._waiting, None, 0
         self._next.submit(written)
 
@@ -79,7 +82,10 @@ class SendDeadLetters:
             time.sleep(max(0.0, min(self._retry_at, deadline) - self._clock()))
             self._send()
         if self._waiting is not None:
-            log.warning("stopped while the dead-letter topic was down; the batch will be read again")
+            log.warning(
+                "stopped while the dead-letter topic was down; the batch will be read again",
+                extra={"sink": self._status.name},
+            )
             self._waiting = None
         self._queue.close()
         self._next.join(max(0.0, deadline - self._clock()))

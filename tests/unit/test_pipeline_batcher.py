@@ -18,15 +18,21 @@ def offsets(batch: Batch) -> dict[tuple[str, int], tuple[int, int]]:
     return batch.offsets
 
 
-def test_a_batch_closes_at_max_rows_and_the_next_one_starts_fresh():
+def test_a_batch_closes_on_poll_once_it_holds_max_rows_events_with_all_that_was_offered_before():
     clock, after = Clock(), NextStep()
     step = BatchRecords(max_rows=30, max_wait_s=5, next_step=after, clock=clock)
-    for offset in range(4):
-        step.submit(record(offset))
-    assert [offsets(b) for b in after.items] == [{("t.log", 0): (0, 2)}]  # 30 events: closed at once
-    assert after.items[0].events == 30
+    step.submit(record(0))
+    step.submit(record(1))
     step.poll()
-    assert len(after.items) == 1  # offset 3 waits for more (10 of 30 events, 0 s old)
+    assert after.items == []  # 20 of 30 events, 0 s old
+    step.submit(record(2))
+    step.submit(record(3))  # one poll's records: the batch overshoots by at most that
+    step.poll()
+    assert [offsets(b) for b in after.items] == [{("t.log", 0): (0, 3)}]
+    assert after.items[0].events == 40
+    step.submit(record(4))
+    step.poll()
+    assert len(after.items) == 1  # the next batch starts fresh
 
 
 def test_a_batch_closes_by_age_on_poll():
@@ -45,7 +51,8 @@ def test_a_full_batch_the_next_step_refuses_waits_and_records_are_refused_meanwh
     step = BatchRecords(max_rows=20, max_wait_s=5, next_step=after, clock=clock)
     after.refusing = True
     step.submit(record(0))
-    step.submit(record(1))  # the batch is full; the next step refuses it: it waits here
+    step.submit(record(1))
+    step.poll()  # the batch is full; the next step refuses it: it waits here
     with pytest.raises(MessageRejected):
         step.submit(record(2))  # a second batch does not grow behind it
     step.poll()
@@ -54,6 +61,7 @@ def test_a_full_batch_the_next_step_refuses_waits_and_records_are_refused_meanwh
     step.poll()  # handed on once the next step takes it
     step.submit(record(2))  # accepted again, into a new batch
     step.submit(record(3))
+    step.poll()
     assert [offsets(b) for b in after.items] == [{("t.log", 0): (0, 1)}, {("t.log", 0): (2, 3)}]
 
 
@@ -63,6 +71,7 @@ def test_join_hands_on_a_full_batch_still_waiting_then_joins_the_next_step_with_
     after.refusing = True
     step.submit(record(0))
     step.submit(record(1))
+    step.poll()
     after.refusing = False
     step.join(3.0)
     assert [offsets(b) for b in after.items] == [{("t.log", 0): (0, 1)}]
