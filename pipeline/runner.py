@@ -31,7 +31,12 @@ SINKS = ("clickhouse", "postgres")
 
 
 def sink_consumer(settings: Settings, sink: str) -> StreamDriver:
-    """One sink's consumer: the driver, and the chain it builds for every assignment (read inside-out)."""
+    """One sink's consumer: the driver, and the chain it builds for every assignment.
+
+    The chain reads top to bottom in the order records flow: batch -> write -> dead-letter ->
+    commit. Each chain opens its own sink connection and dead-letter producer and releases them
+    when it is joined or terminated, so a fresh assignment starts clean.
+    """
     open_sink: Callable[[], Sink]
     if sink == "clickhouse":
         kinds, open_sink = kinds_in(Database.CLICKHOUSE), lambda: ClickHouseSink.from_settings(settings)
