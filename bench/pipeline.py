@@ -7,9 +7,10 @@ Throughput (per sink, ``--repeat`` runs):
   The topics are pre-loaded with records in the collector's exact format (events validated by
   lookout.contract.validate_event, encoded with Event.to_json_dict + orjson, grouped per service and
   packed by lookout.records.encode_events, ``--request-size`` events per simulated request). Then the
-  real SinkConsumer (the same class, settings, batch size and sink the node runs) is started on a
-  thread and the clock runs from its start until ``SELECT count()`` shows every row. Each run uses
-  fresh topics (a new topic prefix) and truncated tables, so no run is deduplicated against another.
+  real sink consumer (pipeline.runner.sink_consumer: the same driver, steps, settings, batch size and
+  sink the node runs) is started on a thread and the clock runs from its start until ``SELECT count()``
+  shows every row. Each run uses fresh topics (a new topic prefix) and truncated tables, so no run is
+  deduplicated against another.
 
 Ceilings, measured in the same run on the same rows, into a scratch copy of the table, in chunks of
 LOOKOUT_BATCH_MAX_ROWS rows:
@@ -43,7 +44,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -66,12 +67,11 @@ from bench.common import (
 from lookout.records import RecordValue, decode_events, json_rows
 from lookout.settings import Settings
 from lookout.topics import ensure_topics
-from pipeline.consumer import SinkConsumer
 from pipeline.rows import RowBuilder
-from pipeline.runner import PipelineThreads, build_consumers
-from pipeline.sinks import ClickHouseSink, PostgresSink
+from pipeline.runner import PipelineThreads, build_consumers, sink_consumer
+from pipeline.sinks import ClickHouseSink
 from warehouse import clickhouse, postgres
-from warehouse.tables import TABLES, Database, kinds_in
+from warehouse.tables import TABLES, Database
 
 # --------------------------------------------------------------------------- data
 
@@ -192,12 +192,7 @@ def run_consumer(
     table = TABLES[dataset.kind].name
     counter = Counter(settings, database, table)
     counter.truncate()
-    factory: Callable[[], Any]
-    if sink == "clickhouse":
-        factory = lambda: ClickHouseSink.from_settings(settings)  # noqa: E731
-    else:
-        factory = lambda: PostgresSink(settings.postgres_dsn)  # noqa: E731
-    consumer = SinkConsumer(settings, sink, kinds_in(database), factory)
+    consumer = sink_consumer(settings, sink)
     profiler = cProfile.Profile() if profile_path else None
     errors: list[BaseException] = []
 

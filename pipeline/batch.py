@@ -2,7 +2,7 @@
 
 A batch keeps the records' bytes as they came, per partition: the ClickHouse
 sink hands them to ClickHouse unparsed, and only a batch the database refuses
-is decoded event by event (pipeline/consumer.py). It remembers where every
+is decoded event by event (pipeline/steps/writer.py). It remembers where every
 record came from, so a refused event can be traced back to its offset and
 dead-lettered, and the offsets to commit once every event is durably written.
 """

@@ -1,69 +1,49 @@
-"""One sink's consumer loop: poll -> batch -> write -> dead-letter -> commit.
+"""The stream driver: the one owner of a sink's KafkaConsumer, feeding the chain of steps.
 
-The order of that chain is the delivery guarantee: offsets are committed only
-after every event of the batch is durably written and every refused event is
-acknowledged by the dead-letter topic. The write of one batch runs on a writer
-thread while the next batch is polled; commits stay in batch order. When the sink is down the consumer
-pauses its partitions and retries the same batch with capped exponential
-backoff; it never skips. A crash at any point re-delivers from the last
-commit, and the idempotent sinks absorb the repeats.
+It polls records and offers them to the chain (pipeline/steps/: batch -> write -> dead-letter ->
+commit, assembled in pipeline/runner.py). When a step refuses a record (back-pressure: the writer
+is busy or the sink is down) it pauses its partitions, keeps polling so it keeps its place in the
+group, and offers the same record again; nothing is skipped and nothing piles up. The chain commits
+through :meth:`StreamDriver._commit`, because KafkaConsumer is not thread-safe and only this thread
+may touch it. The order of the chain is the delivery guarantee: offsets are committed only after
+every event of the batch is written and every refused event is acknowledged by the dead-letter topic.
+
+Rebalances and stops are handled here, in one place: the chain is joined (what it holds is written
+and committed, within :data:`JOIN_TIMEOUT_S`), what it could not finish is sought back, and a fresh
+chain is built for the new assignment. kafka-python (3.x) runs rebalance listeners on its IO thread
+and refuses blocking calls such as commit() there, so the listener only notes the revocation and the
+driver does this work after the poll that completed the rebalance. A partition that moved meanwhile
+is not committed by us; its new owner re-reads it from the last commit, and the idempotent sinks
+absorb what is written twice.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-import orjson
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from lookout.records import events_in
 from lookout.settings import Settings
-from pipeline.batch import Batch, DeadLetter, Record, Source, decode_records
-from pipeline.dlq import DeadLetterQueue, DeadLetterUnavailable
-from pipeline.sinks import Sink, SinkRejected, SinkUnavailable
-from warehouse.tables import TABLES, Table
+from pipeline.steps.base import RETRY, Backoff, Commit, ConsumerStatus, MessageRejected, Offsets, Polled, Step, offer
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-
-@dataclass
-class ConsumerStatus:
-    """What the loop exports: counters, the paused state and the lag per partition."""
-
-    name: str
-    rows_written: int = 0
-    dead_lettered: int = 0
-    batches: int = 0
-    paused: bool = False
-    last_error: str = ""
-    retries: int = 0
-    lag: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> records behind
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (as in AWS's and Alertmanager's retries)."""
-
-    base_s: float = 0.2
-    cap_s: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
-
-
+# A record carries up to a request's worth of events, so polls are kept small: a batch then closes
+# near batch_max_rows and what waits in front of a refusing chain is bounded.
 POLL_MAX_RECORDS = 500
+# How long a rebalance or a stop lets the chain finish; longer only when the sink is down.
+JOIN_TIMEOUT_S = 10.0
+
+ChainFactory = Callable[[Commit], Step[Polled]]
 
 
 def group_id(settings: Settings, sink: str) -> str:
@@ -75,331 +55,188 @@ def group_id(settings: Settings, sink: str) -> str:
     return f"{settings.kafka_topic_prefix.rstrip('.') or 'lookout'}-{sink}"
 
 
-def isolate(write: Callable[[int, int], None], count: int) -> list[tuple[int, str]]:
-    """Write items [0, count) through ``write(lo, hi)``, bisecting around the ones it refuses.
-
-    ``write`` raises :class:`SinkRejected` when it refuses a slice. Returns (index, reason) of every
-    item refused on its own; the good items beside them are written. With one bad item among n this
-    takes about 2·log2(n) writes.
-    """
-    refused: list[tuple[int, str]] = []
-
-    def attempt(lo: int, hi: int) -> None:
-        if lo == hi:
-            return
-        try:
-            write(lo, hi)
-        except SinkRejected as exc:
-            if hi - lo == 1:
-                refused.append((lo, str(exc)))
-                return
-            middle = (lo + hi) // 2
-            attempt(lo, middle)
-            attempt(middle, hi)
-
-    attempt(0, count)
-    return refused
+def connect(settings: Settings, name: str, topics: list[str], listener: ConsumerRebalanceListener) -> KafkaConsumer:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        group_id=group_id(settings, name),
+        client_id=f"lookout-{name}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=2_000,
+        max_poll_interval_ms=300_000,
+    )
+    consumer.subscribe(topics, listener=listener)
+    return consumer
 
 
-class SinkConsumer:
-    """Consumes the topics of some event kinds into one sink, as consumer group :func:`group_id`."""
+class StreamDriver:
+    """Consumes ``topics`` as consumer group :func:`group_id` into the chains ``chain`` builds."""
 
     def __init__(
         self,
         settings: Settings,
         name: str,
-        kinds: list[str],
-        sink_factory: Callable[[], Sink],
+        topics: list[str],
+        chain: ChainFactory,
+        status: ConsumerStatus,
         *,
-        backoff: Backoff = Backoff(),
+        connect: Callable[[Settings, str, list[str], ConsumerRebalanceListener], KafkaConsumer] = connect,
+        backoff: Backoff = RETRY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.name = name
-        self.kinds = kinds
-        self._sink_factory = sink_factory
+        self.topics = topics
+        self.status = status
+        self._new_chain = chain
+        self._connect_consumer = connect
         self._backoff = backoff
         self._clock = clock
-        self.status = ConsumerStatus(name)
         self._stop = threading.Event()
-        self._tables = {settings.topic(kind): TABLES[kind] for kind in kinds}
-        self._batch = self._new_batch()
+        self._revoked = threading.Event()  # set by the listener on kafka-python's IO thread
         self._consumer: KafkaConsumer | None = None
-        self._sink: Sink | None = None
-        self._dlq = DeadLetterQueue(settings.kafka_bootstrap, settings.dead_letter_topic)
-        self._inflight: _InFlight | None = None
-        self._writer: ThreadPoolExecutor | None = None  # made by run(), which owns its life
-        self._positions: dict[TopicPartition, int] = {}
+        self._chain: Step[Polled] | None = None
+        self._held: deque[Polled] = deque()  # polled, not yet taken by the chain
+        self._unfinished: dict[TopicPartition, int] = {}  # the first offset polled and not yet committed
+        self._positions: dict[TopicPartition, int] = {}  # one past the last offset polled
+        self._paused = False
         self._lag_updated = 0.0
 
     def stop(self) -> None:
-        """Ask the loop to flush, commit and return (called from a signal handler or another thread)."""
+        """Ask the loop to write and commit what was polled, and return (from a signal handler or another thread)."""
         self._stop.set()
-
-    def _new_batch(self) -> Batch:
-        return Batch(self._clock())
 
     def run(self) -> None:
         # A PostgreSQL batch becomes hundreds of thousands of fresh tuples at once; the default
         # collector thresholds would walk them again and again while they are built (docs/benchmarks.md).
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
-        self._batch = self._new_batch()
+        self._held.clear()
+        self._unfinished.clear()
         self._positions.clear()
+        self._paused = False
         consumer = self._consumer = self._connect()
-        self._sink = self._sink_factory()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lookout-{self.name}-writer")
         try:
+            self._chain = self._new_chain(self._commit)
             while not self._stop.is_set():
-                # A record carries up to a request's worth of events, so polls are kept small: a batch
-                # then closes near batch_max_rows instead of overshooting it by a whole poll.
-                polled = consumer.poll(timeout_ms=100, max_records=POLL_MAX_RECORDS)
-                for tp, messages in polled.items():
-                    for message in messages:
-                        count = events_in(message.value, message.headers)
-                        self._batch.add(tp.topic, tp.partition, message.offset, message.value, count)
-                    self._positions[tp] = messages[-1].offset + 1
-                if self._inflight is not None and self._inflight.future.done():
-                    self._reap()
-                if self._batch.is_ready(self._clock(), self.settings.batch_max_rows, self.settings.batch_max_wait_s):
-                    if self._inflight is not None:
-                        self._reap()  # batches are committed in order: at most one is written at a time
-                    self._submit()
-                self._update_lag(consumer)
-            # Graceful stop (SIGTERM): what was polled is written and committed, not re-read.
-            if self._inflight is not None:
-                self._reap(final=True)
-            self._flush()
-        except _Abandon:
-            # Stopped while the sink was down (in the loop's flush or the final one): the batch
-            # stays uncommitted and is re-read after restart. A clean stop, not a crash.
-            log.warning("stopped while the sink was down; the batch will be re-read", extra={"sink": self.name})
+                self._run_once(consumer)
+            self._finish()
         finally:
-            if self._inflight is not None:
-                self._inflight.future.cancel()
-                wait([self._inflight.future])  # the sink's client must be idle before it is closed
-                self._inflight = None
-            self._writer.shutdown(wait=True)
+            if self._chain is not None:  # crashed: give up the chain's work, uncommitted
+                self._chain.terminate()
+                self._chain = None
             consumer.close(autocommit=False)
-            self._sink.close()
-            self._dlq.close()
 
     def _connect(self) -> KafkaConsumer:
-        topics = list(self._tables)
         attempt = 0
         while True:
             try:
-                consumer = KafkaConsumer(
-                    bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                    group_id=group_id(self.settings, self.name),
-                    client_id=f"lookout-{self.name}",
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    max_partition_fetch_bytes=8 * 1024 * 1024,
-                    fetch_max_bytes=64 * 1024 * 1024,
-                    session_timeout_ms=10_000,
-                    heartbeat_interval_ms=2_000,
-                    max_poll_interval_ms=300_000,
-                )
-                consumer.subscribe(topics, listener=_Revocation(self))
-                return consumer
+                return self._connect_consumer(self.settings, self.name, self.topics, _Revocation(self._revoked))
             except KafkaError as exc:
-                self._note_retry(f"cannot connect to Kafka: {exc}")
-                if self._sleep(self._backoff.delay(attempt)):
+                self.status.retried(f"cannot connect to Kafka: {exc}")
+                if self._stop.wait(self._backoff.delay(attempt)):
                     raise
                 attempt += 1
 
-    def _submit(self) -> None:
-        """Start writing the batch on the writer thread while the loop polls the next one.
+    def _run_once(self, consumer: KafkaConsumer) -> None:
+        # While the chain refuses, the partitions are paused and this poll only keeps our place in
+        # the group (and lets a rebalance happen); the wait is on the chain (below), not on Kafka.
+        polled = consumer.poll(timeout_ms=0 if self._held else 100, max_records=POLL_MAX_RECORDS)
+        if self._revoked.is_set():
+            self._reassign(consumer, polled)
+        for tp, records in polled.items():
+            self._hold(tp, records)
+        rejected = self._offer()
+        assert self._chain is not None
+        self._chain.poll()  # after the offer: a batch closes once this poll's records are in
+        if rejected is None:
+            if self._paused:
+                consumer.resume(*consumer.paused())
+                self._paused = False
+        else:
+            if not self._paused:
+                consumer.pause(*consumer.assignment())
+                self._paused = True
+            rejected.wait(0.1)
+        self._update_lag(consumer)
 
-        The writer makes one attempt per topic and touches only the sink; everything that talks
-        to Kafka (commits, pauses, retries that keep the group membership) stays on this thread,
-        because KafkaConsumer is not thread-safe.
-        """
-        assert self._writer is not None
-        batch, self._batch = self._batch, self._new_batch()
-        self._inflight = _InFlight(batch, self._writer.submit(self._first_attempt, batch))
+    def _hold(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            value = record.value or b""
+            self._held.append(Polled(tp.topic, tp.partition, record.offset, value, events_in(value, record.headers)))
+        self._unfinished.setdefault(tp, records[0].offset)
+        self._positions[tp] = records[-1].offset + 1
 
-    def _first_attempt(self, batch: Batch) -> dict[str, Outcome]:
-        outcomes: dict[str, Outcome] = {}
-        for topic, partitions in batch.by_topic().items():
+    def _offer(self) -> MessageRejected | None:
+        """Submit the held records in order, until the chain refuses one (returned)."""
+        assert self._chain is not None
+        while self._held:
             try:
-                outcomes[topic] = self._attempt_topic(batch, topic, partitions)
-            except Exception as exc:  # noqa: BLE001 - retried (or isolated) on the consumer thread
-                outcomes[topic] = exc
-        return outcomes
+                self._chain.submit(self._held[0])
+            except MessageRejected as rejected:
+                return rejected
+            self._held.popleft()
+        return None
 
-    def _reap(self, final: bool = False) -> None:
-        """Finish the in-flight batch: tables whose first attempt failed are retried here, then commit."""
-        inflight = self._inflight
-        assert inflight is not None
-        outcomes = inflight.future.result()
-        self._inflight = None
-        self._complete(inflight.batch, outcomes, final)
+    def _reassign(self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """After a rebalance: finish the old chain, seek back what it left, start a fresh one.
 
-    def _flush(self) -> None:
-        """Write the current batch on this thread (the graceful stop)."""
-        batch, self._batch = self._batch, self._new_batch()
-        if batch:
-            self._complete(batch, {}, final=True)
-
-    def _complete(self, batch: Batch, outcomes: dict[str, Outcome], final: bool) -> None:
-        assert self._consumer is not None and self._sink is not None
-        # A rebalance during the retries below (they poll to stay in the group) rewinds only the batch
-        # being filled; this one is finished, and its commit skips partitions that moved meanwhile.
-        written, dead = 0, []
-        for topic, partitions in batch.by_topic().items():
-            outcome = outcomes.get(topic)
-            if not isinstance(outcome, tuple):
-                outcome = self._write_topic(batch, topic, partitions)
-            written += outcome[0]
-            dead.extend(outcome[1])
-        self._retry(lambda: self._dlq.send(dead), (DeadLetterUnavailable,))
-        self._commit(batch)
-        self._count(written, dead)
-        # Only after a flush that went through: an abandoned one leaves the sink down and us stopping.
-        if self.status.paused and not final:
-            self._consumer.resume(*self._consumer.paused())
-            self.status.paused = False
-            log.info("sink is back, consuming again", extra={"sink": self.name})
-
-    def _count(self, written: int, dead: list[DeadLetter]) -> None:
-        self.status.rows_written += written
-        self.status.dead_lettered += len(dead)
-        self.status.batches += 1
-
-    def _attempt_topic(
-        self, batch: Batch, topic: str, partitions: dict[int, list[Record]]
-    ) -> tuple[int, list[DeadLetter]]:
-        """One attempt at a topic's records (one table, one insert); raises SinkUnavailable or SinkRejected.
-
-        The insert carries a token naming its offsets, so a re-delivery cut the same way is dropped at
-        insert time (one cut differently is collapsed by the tables' keys). A sink that takes whole
-        records (ClickHouse) gets them unparsed; otherwise the records are decoded into the sink's rows
-        here, and their poison events become dead letters.
+        kafka-python keeps the position of a partition that stays with this member, so records
+        polled and not committed are sought back (and this poll's records of those partitions
+        dropped: they are read again from there); without the seek they would be skipped.
         """
-        assert self._sink is not None
-        sink = self._sink
-        table = self._tables[topic]
-        token = batch.dedup_token(topic)
-        records = [record for records in partitions.values() for record in records]
-        whole = [sink.record_payload(record.value) for record in records]
-        if all(payload is not None for payload in whole):
-            sink.write(table, whole, token)
-            return sum(record.events for record in records), []
-        decoded = decode_records(topic, partitions, lambda event: sink.event_payload(table, event))
-        sink.write(table, decoded.payloads, f"{token}/0-{len(decoded.payloads)}")
-        return len(decoded.payloads), decoded.dead_letters
-
-    def _write_topic(
-        self, batch: Batch, topic: str, partitions: dict[int, list[Record]]
-    ) -> tuple[int, list[DeadLetter]]:
-        """Write a topic's records into their table, retrying while the sink is unavailable and
-        isolating the events it refuses; (events written, dead letters)."""
-        try:
-            return self._retry(lambda: self._attempt_topic(batch, topic, partitions), (SinkUnavailable,))
-        except SinkRejected as exc:
-            log.info(
-                "sink refused a batch, isolating the refused events",
-                extra={"sink": self.name, "topic": topic, "error": str(exc)},
-            )
-        assert self._sink is not None
-        sink, table = self._sink, self._tables[topic]
-        decoded = decode_records(topic, partitions, lambda event: sink.event_payload(table, event))
-        refused = self._write_isolating(table, decoded.events, decoded.payloads, batch.dedup_token(topic))
-        return len(decoded.payloads) - len(refused), decoded.dead_letters + refused
-
-    def _write_isolating(
-        self, table: Table, events: list[tuple[Source, Any]], payloads: list[Any], token: str
-    ) -> list[DeadLetter]:
-        """Write payloads (events[i] made payloads[i]); the ones the sink refuses become dead letters."""
-        assert self._sink is not None
-        sink = self._sink
-
-        def write(lo: int, hi: int) -> None:
-            # A token per slice: a re-delivery cut the same way splits the same way, and is dropped again.
-            part = payloads[lo:hi]
-            self._retry(lambda: sink.write(table, part, f"{token}/{lo}-{hi}"), (SinkUnavailable,))
-
-        return [
-            DeadLetter(events[index][0], f"rejected by {table.name}: {reason}"[:2000], orjson.dumps(events[index][1]))
-            for index, reason in isolate(write, len(payloads))
-        ]
-
-    def _retry(self, action: Callable[[], T], transient: tuple[type[Exception], ...]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except transient as exc:
-                if self._stop.is_set() and attempt > 0:
-                    self.status.paused = True
-                    raise _Abandon() from exc
-                self._pause(str(exc))
-                if self._sleep(self._backoff.delay(attempt)):
-                    self.status.paused = True
-                    raise _Abandon() from exc
-                attempt = min(attempt + 1, 20)
-
-    def _pause(self, error: str) -> None:
-        assert self._consumer is not None
-        if not self.status.paused:
-            log.warning("sink unavailable, pausing consumption", extra={"sink": self.name, "error": error})
-            self._consumer.pause(*self._consumer.assignment())
-        self.status.paused = True
-        self._note_retry(error)
-
-    def _note_retry(self, error: str) -> None:
-        self.status.last_error = error
-        self.status.retries += 1
-
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep while keeping the group membership alive; True when asked to stop."""
-        deadline = self._clock() + seconds
-        while self._clock() < deadline:
-            if self._stop.is_set():
-                return True
-            if self._consumer is not None:
-                # Our partitions are paused, so this poll only keeps us in the group. A rebalance
-                # inside it can hand us new partitions, unpaused: whatever it returns is un-read
-                # (seek back) rather than dropped, and those partitions are paused too.
-                stray = self._consumer.poll(timeout_ms=0)
-                for tp, messages in stray.items():
-                    self._consumer.seek(tp, messages[0].offset)
-                unpaused = self._consumer.assignment() - self._consumer.paused()
-                if unpaused:
-                    self._consumer.pause(*unpaused)
-            time.sleep(min(0.1, max(0.0, deadline - self._clock())))
-        return self._stop.is_set()
-
-    def _rewind(self, batch: Batch) -> None:
-        """Give up a batch before writing it without skipping it: seek back to its first records.
-
-        Partitions that moved to another member are re-read there from the committed offsets.
-        """
-        assert self._consumer is not None
-        assigned = self._consumer.assignment()
-        for (topic, partition), (first, _last) in batch.offsets.items():
-            tp = TopicPartition(topic, partition)
+        self._revoked.clear()
+        assert self._chain is not None
+        self._chain.join(JOIN_TIMEOUT_S)  # if it raises, run() terminates it
+        self._chain = None
+        self._held.clear()
+        assigned = consumer.assignment()
+        for tp, first in self._unfinished.items():
             if tp in assigned:
-                self._consumer.seek(tp, first)
+                consumer.seek(tp, first)
+                polled.pop(tp, None)
+                self._positions[tp] = first
+        self._unfinished.clear()
+        self._positions = {tp: offset for tp, offset in self._positions.items() if tp in assigned}
+        consumer.resume(*consumer.paused())
+        self._paused = False
+        self._chain = self._new_chain(self._commit)
 
-    def _commit(self, batch: Batch) -> None:
-        assert self._consumer is not None
+    def _finish(self) -> None:
+        """Graceful stop (SIGTERM): what was polled is written and committed, not read again."""
+        assert self._chain is not None
+        deadline = self._clock() + JOIN_TIMEOUT_S
+        while self._held and offer(self._chain, self._held[0], deadline, self._clock):
+            self._held.popleft()
+        self._chain.join(max(0.0, deadline - self._clock()))
+        self._chain = None
+
+    def _commit(self, offsets: Offsets) -> None:
+        consumer = self._consumer
+        assert consumer is not None
         # Only partitions still ours: the group coordinator would accept a commit for a partition that
-        # moved to another member during the write, and move that member's committed offset under it.
-        assigned = self._consumer.assignment()
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in batch.commit_offsets().items()
-            if TopicPartition(topic, partition) in assigned
+        # moved to another member, and move that member's committed offset under it.
+        assigned = consumer.assignment()
+        commits = {
+            tp: OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+            if (tp := TopicPartition(topic, partition)) in assigned
         }
         try:
-            self._consumer.commit(offsets)
+            if commits:
+                consumer.commit(commits)
         except (CommitFailedError, KafkaError) as exc:
-            # The partitions moved to another member during the write: it re-reads these records
-            # and the idempotent sinks drop the repeats.
+            # A rebalance is under way: whoever reads these partitions next re-reads these records,
+            # and the idempotent sinks drop the repeats. They are written, so not sought back here.
             log.warning("offset commit failed after a rebalance", extra={"sink": self.name, "error": str(exc)})
+        for tp, meta in commits.items():
+            if self._positions.get(tp, 0) > meta.offset:
+                self._unfinished[tp] = meta.offset
+            else:
+                self._unfinished.pop(tp, None)
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         """Lag per partition from the broker's high-water mark (sent with every fetch) and our position."""
@@ -414,59 +251,16 @@ class SinkConsumer:
                 lag[f"{tp.topic}:{tp.partition}"] = max(0, highwater - self._positions.get(tp, highwater))
         self.status.lag = lag
 
-    def revoked(self) -> None:
-        """A rebalance begins: finish the in-flight batch if it went through, give back the rest.
-
-        Records not written are sought back to their batch's first offsets. kafka-python keeps the
-        position of a partition that stays with this member across the rebalance, so without the seek
-        those records would be skipped; a partition that moves away is read by its new owner from the
-        committed offset. Nothing is retried here: retries would poll inside the rebalance callback
-        while the sink is down.
-        """
-        unwritten = [self._batch]  # the newest first: seeks to older offsets must come last and win
-        self._batch = self._new_batch()
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            outcomes = inflight.future.result()
-            if not self._settle(inflight.batch, outcomes):
-                unwritten.append(inflight.batch)
-        for batch in unwritten:
-            self._rewind(batch)
-
-    def _settle(self, batch: Batch, outcomes: dict[str, Outcome]) -> bool:
-        """Commit a batch whose first attempt wrote every partition (with one try at its dead letters)."""
-        if any(not isinstance(outcome, tuple) for outcome in outcomes.values()):
-            return False
-        dead = [letter for outcome in outcomes.values() if isinstance(outcome, tuple) for letter in outcome[1]]
-        try:
-            self._dlq.send(dead)
-        except DeadLetterUnavailable:
-            return False
-        self._commit(batch)
-        self._count(sum(outcome[0] for outcome in outcomes.values() if isinstance(outcome, tuple)), dead)
-        return True
-
-
-Outcome = tuple[int, list[DeadLetter]] | Exception  # (events written, dead letters), or why the attempt failed
-
-
-@dataclass
-class _InFlight:
-    batch: Batch
-    future: Future[dict[str, Outcome]]
-
-
-class _Abandon(Exception):
-    """Stop was requested while a write kept failing: leave the batch uncommitted."""
-
 
 class _Revocation(ConsumerRebalanceListener):
-    def __init__(self, owner: SinkConsumer) -> None:
-        self._owner = owner
+    """Runs on kafka-python's IO thread, where blocking consumer calls are refused: it only tells the driver."""
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    def __init__(self, revoked: threading.Event) -> None:
+        self._revoked = revoked
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if revoked:
-            self._owner.revoked()
+            self._revoked.set()
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass

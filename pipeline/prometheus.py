@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pipeline.consumer import SinkConsumer
+from pipeline.consumer import StreamDriver
 
 
 class PipelineCollector(Collector):
-    def __init__(self, consumers: Iterable[SinkConsumer]) -> None:
+    def __init__(self, consumers: Iterable[StreamDriver]) -> None:
         self._consumers = list(consumers)
 
     def collect(self) -> Iterator[Metric]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 
 from pipeline.batch import Batch, Source, decode_records
-from pipeline.consumer import isolate
 from pipeline.rows import PoisonEvent
 from pipeline.sinks import SinkRejected
+from pipeline.steps.writer import isolate
 
 
 def test_batch_tracks_records_offsets_and_events_per_partition():
