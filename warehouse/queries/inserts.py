@@ -7,7 +7,7 @@ onto columns, fills the retention, and checks what the column types alone do
 not: an event of another kind, a missing service, event_id or timestamp, an
 integer out of its column's range, a number that is not finite. Any failed
 check makes ClickHouse refuse the whole insert, with the check's message; the
-pipeline then isolates the refused events (pipeline/consumer.py).
+pipeline then isolates the refused events (pipeline/steps/writer.py).
 
 Events from the collector already have exact types (the contract checks them),
 and their JSON fields (objects or arrays) are stored as the compact text the
