@@ -288,6 +288,8 @@ def parse_rule(raw: Any, source: str, index: int) -> Rule:
     elif query and (unknown := [g for g in group_by if g not in allowed]):
         problems.add("group_by", f"{', '.join(unknown)} not groupable for {query.type} (allowed: "
                      f"{', '.join(allowed) or 'none'})")  # fmt: skip
+    if query and query.type == "heartbeat" and "instance" in group_by and query.params.get("kind") != "system_metric":
+        problems.add("group_by", "instance is only known for kind system_metric (the other rollups keep services)")
     channels = raw.get("channels", [])
     if not isinstance(channels, list) or not all(isinstance(c, str) and c for c in channels):
         problems.add("channels", "must be a list of channel names")
