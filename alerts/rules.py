@@ -112,12 +112,22 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as its YAML/JSON form (what :func:`parse_rule` reads back to an equal rule)."""
-        out = asdict(self)
+        out = {_ALIASES.get(k, k): v for k, v in asdict(self).items()}
+        for name in _ALIASES.values():
+            out[name] = format_duration(out[name])
         out["query"] = {"type": self.query.type, **dict(self.query.params)}
         out["labels"] = dict(self.labels)
         out["group_by"] = list(self.group_by)
         out["channels"] = list(self.channels)
         return out
+
+
+def format_duration(seconds: int) -> str:
+    """The largest whole unit: 300 -> '5m', 90 -> '90s'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
