@@ -156,6 +156,7 @@ class Settings:
     log_json: bool
     public_url: str
     alert_tick_s: float
+    alert_evaluation_workers: int
     alert_send_timeout_s: float
     alert_max_attempts: int
     alert_retry_base_s: float
@@ -213,6 +214,7 @@ class Settings:
             log_json=_env("LOOKOUT_LOG_JSON", "true", _bool, env),
             public_url=env.get("LOOKOUT_PUBLIC_URL", f"http://{dashboard_host}:{dashboard_port}").rstrip("/"),
             alert_tick_s=_env("LOOKOUT_ALERT_TICK_S", "1", _positive_float, env),
+            alert_evaluation_workers=_env("LOOKOUT_ALERT_EVALUATION_WORKERS", "4", _positive_int, env),
             alert_send_timeout_s=_env("LOOKOUT_ALERT_SEND_TIMEOUT_S", "5", _positive_float, env),
             alert_max_attempts=_env("LOOKOUT_ALERT_MAX_ATTEMPTS", "8", _positive_int, env),
             alert_retry_base_s=_env("LOOKOUT_ALERT_RETRY_BASE_S", "2", _positive_float, env),

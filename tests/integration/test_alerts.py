@@ -371,7 +371,7 @@ def test_several_schedulers_evaluating_together_send_one_notification(
 
     def race(evaluator: Evaluator) -> None:
         while not stop.is_set():
-            evaluated.append(evaluator.tick())
+            evaluated.append(evaluator.evaluate_due())
             time.sleep(0.05)
 
     threads = [threading.Thread(target=race, args=(e,)) for e in racers]
