@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
 import uuid
@@ -77,7 +79,8 @@ class Evaluator:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self.owner = owner or uuid.uuid4().hex[:12]
+        # Names the scheduler in alert_rule_state.evaluated_by: which node and process evaluated a rule last.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lease = RuleLease(redis_client, self.owner)
         self._pool = ThreadPoolExecutor(settings.alert_evaluation_workers, thread_name_prefix="alert-evaluation")
         self._lock = threading.Lock()

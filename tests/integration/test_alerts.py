@@ -3,15 +3,12 @@ evaluates the rules -> notifications to a real local HTTP receiver and a real SM
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +22,8 @@ from aiosmtpd.controller import Controller
 from alerts.evaluation import Evaluator
 from alerts.messages import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from alerts.rules import parse_rule
-from app.stack.base import find_free_port
 from tests.integration.conftest import eventually, run_cli
+from tests.integration.receivers import Receiver, running_receiver
 from warehouse import postgres
 from warehouse.queries import alert_store
 
@@ -35,62 +32,10 @@ pytestmark = pytest.mark.integration
 SECRET = "test-hmac-secret-0123456789"
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server that records every request; /fail/N answers 500 to the first N, /slow never in time."""
-
-    port: int
-    requests: list[Received] = field(default_factory=list)
-    failures_left: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def to(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.requests if r.path == path]
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    state = Receiver(find_free_port())
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with state.lock:
-                state.requests.append(Received(self.path, dict(self.headers), body, time.time()))
-                failing = state.failures_left.get(self.path, 0)
-                if failing:
-                    state.failures_left[self.path] = failing - 1
-            if self.path.startswith("/slow"):
-                time.sleep(6)  # longer than the send timeout (2 s in the test settings)
-            status = 500 if failing else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", state.port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
-    server.shutdown()
+    with running_receiver() as state:
+        yield state
 
 
 class Mailbox:
