@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import requests
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alerts import messages
 from lookout.settings import Settings
@@ -131,9 +134,18 @@ class Deliverer:
         self._settings = settings
         self._clock = clock
         self._rand = rand
-        self._pool = ThreadPoolExecutor(settings.alert_delivery_workers, thread_name_prefix="alert-delivery")
+        self._workers = ThreadPoolExecutor(settings.alert_delivery_workers, thread_name_prefix="alert-delivery")
         self._lock = threading.Lock()
         self._in_flight: Counter[int] = Counter()
+        # Pooled: this job runs every tick on every scheduler; a new PostgreSQL backend each time adds up.
+        self._pool = ConnectionPool(
+            settings.postgres_dsn,
+            min_size=1,
+            max_size=settings.alert_delivery_workers + 1,
+            kwargs={"row_factory": dict_row, "connect_timeout": 5},
+            timeout=5,
+            name="alert-delivery",
+        )
 
     def tick(self) -> int:
         """Claim what is due and start sending it; how many were claimed."""
@@ -146,15 +158,19 @@ class Deliverer:
         now = datetime.fromtimestamp(self._clock(), UTC)
         # A claim outlives the attempt (timeout) with room to record it; after that another scheduler may retry.
         claim_s = settings.alert_send_timeout_s * 2 + 10
-        with postgres.connect(settings.postgres_dsn) as conn:
-            rows = alert_store.claim_due_notifications(
-                conn, now, free, claim_s, busy, settings.alert_channel_concurrency
-            )
-            conn.commit()
+        try:
+            with self._pool.connection() as conn:
+                rows = alert_store.claim_due_notifications(
+                    conn, now, free, claim_s, busy, settings.alert_channel_concurrency
+                )
+                conn.commit()
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            log.warning("notifications not delivered this tick: %s", exc)
+            return 0
         for row in rows:
             with self._lock:
                 self._in_flight[row["channel_id"]] += 1
-            self._pool.submit(self._deliver, row)
+            self._workers.submit(self._deliver, row)
         return len(rows)
 
     def _deliver(self, row: Mapping[str, Any]) -> None:
@@ -172,7 +188,7 @@ class Deliverer:
             delay = backoff_s(attempt, self._settings.alert_retry_base_s, self._settings.alert_retry_max_s, self._rand)
             retry_at = at + timedelta(seconds=delay)
         try:
-            with postgres.connect(self._settings.postgres_dsn) as conn:
+            with self._pool.connection() as conn:
                 alert_store.record_attempt(
                     conn,
                     row["id"],
@@ -187,7 +203,7 @@ class Deliverer:
                     incident_ids=row["incident_ids"],
                 )
                 conn.commit()
-        except (postgres.PostgresUnavailable, OSError) as exc:
+        except (PoolTimeout, psycopg.Error, OSError) as exc:
             # The claim expires and the notification is tried again: at least once, never lost.
             log.warning("notification %s: attempt not recorded: %s", row["id"], exc)
         finally:
@@ -197,7 +213,8 @@ class Deliverer:
         log.log(level, "notification %s via %s attempt %s: %s", row["id"], row["channel"], attempt, outcome)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        self._workers.shutdown(wait=True)
+        self._pool.close()
 
 
 def send_test(settings: Settings, channel_name: str) -> Outcome:

@@ -29,13 +29,15 @@ import psycopg
 import redis
 import requests
 from clickhouse_connect.driver.client import Client
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alerts import messages, platform
 from alerts.engine import Ack, Evaluation, QueryResult, Runtime, Sample, evaluate
 from alerts.grouping import Silence
 from alerts.rules import Rule, RuleError, parse_rule
 from lookout.settings import Settings
-from warehouse import clickhouse, postgres
+from warehouse import clickhouse
 from warehouse.queries import alert_queries, alert_store
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,16 @@ class Evaluator:
         # Names the scheduler in alert_rule_state.evaluated_by: which node and process evaluated a rule last.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lease = RuleLease(redis_client, self.owner)
-        self._pool = ThreadPoolExecutor(settings.alert_evaluation_workers, thread_name_prefix="alert-evaluation")
+        self._workers = ThreadPoolExecutor(settings.alert_evaluation_workers, thread_name_prefix="alert-evaluation")
+        # Pooled connections: a new PostgreSQL backend per evaluation cost more CPU than the evaluation itself.
+        self._pool = ConnectionPool(
+            settings.postgres_dsn,
+            min_size=1,
+            max_size=settings.alert_evaluation_workers + 1,
+            kwargs={"row_factory": dict_row, "connect_timeout": 5},
+            timeout=5,
+            name="alerts",
+        )
         self._lock = threading.Lock()
         self._running: set[int] = set()
         self._local = threading.local()  # one ClickHouse client per worker: HTTP sessions are not shared
@@ -96,7 +107,7 @@ class Evaluator:
                 if row["id"] in self._running:
                     continue
                 self._running.add(row["id"])
-            self._pool.submit(self._evaluate_then_forget, row)
+            self._workers.submit(self._evaluate_then_forget, row)
             submitted += 1
         return submitted
 
@@ -115,14 +126,15 @@ class Evaluator:
 
     def _due(self) -> list[dict[str, Any]]:
         try:
-            with postgres.connect(self._settings.postgres_dsn, autocommit=True) as conn:
+            with self._pool.connection() as conn:
                 return alert_store.due_rules(conn, datetime.fromtimestamp(self._clock(), UTC))
-        except postgres.PostgresUnavailable as exc:
+        except (PoolTimeout, psycopg.OperationalError) as exc:
             log.warning("alert rules not evaluated: %s", exc)
             return []
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._workers.shutdown(wait=True)
+        self._pool.close()
 
     def evaluate_rule(self, row: Mapping[str, Any]) -> bool:
         try:
@@ -146,10 +158,11 @@ class Evaluator:
                 pass  # it expires by itself
 
     def _evaluate(self, rule_id: int, rule: Rule, token: int) -> bool:
-        settings = self._settings
-        with postgres.connect(settings.postgres_dsn) as conn:
-            memo = alert_store.lock_state(conn, rule_id)["memo"]
-            conn.rollback()  # read only: the query below must not run under the row lock
+        with self._pool.connection() as conn:
+            memo: Mapping[str, Any] = {}
+            if rule.query.type == "platform":  # the only query type with a memo (its counters' last samples)
+                memo = alert_store.lock_state(conn, rule_id)["memo"]
+                conn.rollback()  # read only: the query below must not run under the row lock
             now = self._clock()
             result, new_memo = self._query(conn, rule, now, memo)
             conn.rollback()
