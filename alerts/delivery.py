@@ -145,6 +145,7 @@ class Deliverer:
             kwargs={"row_factory": dict_row, "connect_timeout": 5},
             timeout=5,
             name="alert-delivery",
+            open=True,
         )
 
     def tick(self) -> int:

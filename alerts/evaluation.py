@@ -93,6 +93,7 @@ class Evaluator:
             kwargs={"row_factory": dict_row, "connect_timeout": 5},
             timeout=5,
             name="alerts",
+            open=True,
         )
         self._lock = threading.Lock()
         self._running: set[int] = set()

@@ -2,7 +2,7 @@
 
 The generic webhook body (version 1) is the payload itself, as JSON:
 
-    {"version": "1", "kind": "firing|repeat|resolved|test", "status": "firing|resolved",
+    {"version": "1", "kind": "firing|repeat|resolved|acknowledge|test", "status": "firing|resolved",
      "rule": {"name", "description", "severity", "labels", "query", "comparator", "threshold",
               "critical_threshold", "window_s", "runbook_url"},
      "alerts": [{"fingerprint", "group_key", "group_key_text", "status", "value", "severity", "since"}],
@@ -167,10 +167,12 @@ def pagerduty_events(payload: Mapping[str, Any], routing_key: str) -> list[dict[
     for a in payload["alerts"]:
         event: dict[str, Any] = {
             "routing_key": routing_key,
-            "event_action": "trigger" if a["status"] == "firing" else "resolve",
+            "event_action": "resolve"
+            if a["status"] != "firing"
+            else ("acknowledge" if payload["kind"] == "acknowledge" else "trigger"),
             "dedup_key": a["fingerprint"],
         }
-        if a["status"] == "firing":
+        if event["event_action"] == "trigger":
             event["payload"] = {
                 "summary": f"{rule['name']} {a['group_key_text']}: {_value(a['value'])}"[:1024],
                 "source": "lookout",

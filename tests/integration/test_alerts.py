@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,13 @@ import requests
 import yaml
 from aiosmtpd.controller import Controller
 
+from alerts import oncall
 from alerts.evaluation import Evaluator
 from alerts.messages import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from alerts.rules import parse_rule
 from tests.integration.conftest import eventually, run_cli
 from tests.integration.receivers import Receiver, running_receiver
 from warehouse import postgres
-from warehouse.queries import alert_store
 
 pytestmark = pytest.mark.integration
 
@@ -205,20 +204,27 @@ def _open_incident(settings, rule_name: str) -> dict | None:
         ).fetchone()
 
 
-def test_an_acknowledged_incident_stays_quiet_until_it_resolves(
+def test_an_acknowledged_incident_stays_quiet_until_it_resolves_and_pagerduty_follows_it(
     settings, collector_url, ingest_key, node, receiver, tmp_path
 ):
     uid = uuid.uuid4().hex[:8]
-    service, rule, path = f"alert-{uid}", f"cpu-ack-{uid}", f"/hook/{uid}"
-    apply_rules(settings, tmp_path, {"channels": [hook(f"hook-{uid}", receiver, path)],
-                                      "rules": [cpu_rule(rule, service, [f"hook-{uid}"], renotify="3s")]})  # fmt: skip
+    service, rule, path, pd_path = f"alert-{uid}", f"cpu-ack-{uid}", f"/hook/{uid}", f"/pagerduty/{uid}"
+    pagerduty = {"name": f"pd-{uid}", "type": "pagerduty", "url": receiver.url(pd_path), "secret": "routing-key-000000"}
+    apply_rules(settings, tmp_path, {"channels": [hook(f"hook-{uid}", receiver, path), pagerduty],
+                                      "rules": [cpu_rule(rule, service, [f"hook-{uid}", f"pd-{uid}"],
+                                                         renotify="3s")]})  # fmt: skip
     post(collector_url, ingest_key, [cpu(service, 99.0)])
     eventually(lambda: receiver.to(path), timeout_s=30)
+    trigger = eventually(lambda: receiver.to(pd_path), timeout_s=10)[0].json
+    assert (trigger["event_action"], trigger["routing_key"]) == ("trigger", "routing-key-000000")
     incident = eventually(lambda: _open_incident(settings, rule))
-    with postgres.connect(settings.postgres_dsn) as conn:
-        assert alert_store.acknowledge(conn, incident["id"], "alice", datetime.now(UTC))
-        conn.commit()
+    oncall.acknowledge(settings, incident["id"], "alice")
     acked_at = time.time()
+    with pytest.raises(oncall.OnCallError, match="not firing unacknowledged"):
+        oncall.acknowledge(settings, incident["id"], "bob")
+    # PagerDuty hears of the acknowledgement, on the same dedup key.
+    acknowledged = eventually(lambda: [r.json for r in receiver.to(pd_path) if r.json["event_action"] == "acknowledge"])
+    assert acknowledged[0]["dedup_key"] == trigger["dedup_key"]
     # Three renotify intervals of evaluations after the acknowledgement...
     eventually(lambda: evaluations_since(settings, rule, acked_at + 9), timeout_s=20)
     # ...and no repeat sent after it (one may have been on its way when alice acknowledged).
@@ -232,6 +238,8 @@ def test_an_acknowledged_incident_stays_quiet_until_it_resolves(
     assert audited == [{"admin_id": "alice"}]
     post(collector_url, ingest_key, [cpu(service, 1.0) for _ in range(30)])
     eventually(lambda: [r for r in receiver.to(path) if r.json["status"] == "resolved"], timeout_s=30)
+    resolved = eventually(lambda: [r.json for r in receiver.to(pd_path) if r.json["event_action"] == "resolve"])
+    assert resolved[0]["dedup_key"] == trigger["dedup_key"]
 
 
 def test_a_silence_suppresses_notifications_and_the_alert_is_announced_when_it_ends(
@@ -241,15 +249,13 @@ def test_a_silence_suppresses_notifications_and_the_alert_is_announced_when_it_e
     service, rule, path = f"alert-{uid}", f"cpu-silenced-{uid}", f"/hook/{uid}"
     apply_rules(settings, tmp_path, {"channels": [hook(f"hook-{uid}", receiver, path)],
                                       "rules": [cpu_rule(rule, service, [f"hook-{uid}"])]})  # fmt: skip
-    now = datetime.now(UTC)
-    with postgres.connect(settings.postgres_dsn) as conn:
-        alert_store.create_silence(conn, {"rule": rule, "instance": "i-1"}, now, now + timedelta(seconds=12),
-                                   "bob", "maintenance")  # fmt: skip
-        conn.commit()
+    with pytest.raises(oncall.OnCallError, match="at least one matcher"):
+        oncall.silence(settings, {}, 12, "bob")
+    ends = time.time() + 12
+    oncall.silence(settings, {"rule": rule, "instance": "i-1"}, 12, "bob", "maintenance")
     post(collector_url, ingest_key, [cpu(service, 99.0)])
     eventually(lambda: "silenced" in timeline(settings, rule), timeout_s=30)
     assert receiver.to(path) == []
-    ends = (now + timedelta(seconds=12)).timestamp()
     first = eventually(lambda: receiver.to(path), timeout_s=30)[0]
     assert first.at >= ends
     assert first.json["kind"] == "firing"

@@ -79,6 +79,8 @@ def test_pagerduty_gets_one_event_per_alert_deduplicated_on_the_fingerprint():
     assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"] == "lookout"
     assert [link["text"] for link in trigger["links"]] == ["Lookout", "Runbook"]
     assert "payload" not in events[1]
+    acknowledged = pagerduty_events({**payload("acknowledge"), "alerts": payload()["alerts"][:1]}, "k" * 16)
+    assert [(e["event_action"], e["dedup_key"]) for e in acknowledged] == [("acknowledge", "fp1")]
 
 
 def test_backoff_is_capped_exponential_with_full_jitter():

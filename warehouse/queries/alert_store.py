@@ -230,22 +230,23 @@ def queue_notification(
 # ---------------------------------------------------------------- on-call actions
 
 
-def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: datetime) -> bool:
-    """Acknowledge an open firing incident, audited; False if there is no such incident."""
+def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: datetime) -> dict[str, Any] | None:
+    """Acknowledge an open firing incident, audited; the incident, or None if there is no such incident."""
     row = conn.execute(
         "UPDATE alert_incidents SET acknowledged_by = %s, acknowledged_at = %s "
-        "WHERE id = %s AND status = 'firing' AND resolved_at IS NULL AND acknowledged_by IS NULL RETURNING id",
+        "WHERE id = %s AND status = 'firing' AND resolved_at IS NULL AND acknowledged_by IS NULL "
+        "RETURNING id, rule_id, fingerprint, group_key, severity, last_value, firing_at",
         (actor, at, incident_id),
     ).fetchone()
     if row is None:
-        return False
+        return None
     conn.execute(
         "INSERT INTO alert_incident_events (incident_id, at, kind, actor) VALUES (%s, %s, 'acknowledge', %s)",
         (incident_id, at, actor),
     )
     audit.record(conn, action="alert_incident.acknowledge", resource_type="alert_incident",
                  resource_id=str(incident_id), actor=actor)  # fmt: skip
-    return True
+    return row
 
 
 def create_silence(
