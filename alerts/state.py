@@ -48,6 +48,8 @@ class AlertState:
     flapping: bool = False
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    no_data: bool = False  # the last evaluation had no data
+    error: str | None = None  # the last evaluation's query error
 
     @property
     def is_firing(self) -> bool:
@@ -81,15 +83,17 @@ def _condition(rule: Rule, state: AlertState, obs: Observation) -> bool:
 def step(rule: Rule, state: AlertState, obs: Observation, now: float) -> tuple[AlertState, list[Transition]]:
     """The alert's state after one evaluation at ``now`` and what happened in it."""
     events: list[Transition] = []
-    if obs.error is not None:
+    no_data = obs.error is None and obs.value is None
+    # Recorded when they begin (or the error changes), not at every evaluation they last.
+    if obs.error is not None and obs.error != state.error:
         events.append(Transition("error", now, None, obs.error))
-    elif obs.value is None and state.status in (Status.PENDING, Status.FIRING):
+    elif no_data and not state.no_data and state.status in (Status.PENDING, Status.FIRING):
         events.append(Transition("no_data", now, None, f"no data: treated as {rule.no_data}"))
     cond = _condition(rule, state, obs)
     value = obs.value if obs.value is not None else state.value
     severity = rule.severity_for(value) if cond and value is not None else (state.severity or rule.severity)
     changes = tuple(t for t in state.changes if t > now - rule.flap_window_s)
-    base = replace(state, condition=cond, value=value, changes=changes)
+    base = replace(state, condition=cond, value=value, changes=changes, no_data=no_data, error=obs.error)
     if cond:
         base = replace(base, last_breach_at=now, severity=severity)
 

@@ -164,6 +164,13 @@ def test_re_notification_repeats_every_renotify_interval_while_firing():
     assert [(t, k) for t, k, _, _ in s.notices] == [(1000, "firing"), (1060, "repeat"), (1120, "repeat")]
 
 
+def test_no_data_and_errors_are_recorded_when_they_begin_not_at_every_evaluation():
+    s = Script(replace(RULE, for_s=0, no_data="keep_last", on_error="keep_last"))
+    s.feed(50, None, None, None, RuntimeError("down"), RuntimeError("down"), RuntimeError("other"), 50, None)
+    assert [k for _, k in s.timeline] == ["firing", "no_data", "error", "error", "no_data"]
+    assert s.status is Status.FIRING
+
+
 def test_renotify_zero_never_repeats():
     s = Script(replace(RULE, for_s=0, renotify_s=0)).feed(*[50] * 30)
     assert s.kinds() == ["firing"]
