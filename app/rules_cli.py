@@ -1,4 +1,8 @@
-"""`lookout rules apply FILE.yaml [--dry-run]`, `lookout rules export` and `lookout rules test CHANNEL`."""
+"""`lookout rules apply FILE.yaml [--dry-run]`, `lookout rules export` and `lookout rules test CHANNEL`.
+
+The alerting modules are imported when a rules command runs, as the other commands do, so building the
+parser stays cheap for every `lookout` command.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,6 @@ import getpass
 import sys
 from pathlib import Path
 
-import yaml
-
-from alerts import delivery, ruleset
-from alerts.rules import RuleError, parse_document
 from lookout.settings import Settings
 
 
@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from alerts import delivery, ruleset
+
     if args.action == "apply":
         return _apply(settings, Path(args.file), args.dry_run)
     if args.action == "export":
@@ -47,6 +51,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _apply(settings: Settings, path: Path, dry_run: bool) -> int:
+    import yaml
+
+    from alerts import ruleset
+    from alerts.rules import RuleError, parse_document
+
     try:
         document = yaml.safe_load(path.read_text())
         wanted = parse_document(document, str(path))
