@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -210,6 +210,7 @@ def detection_latency(env: BenchEnv, args: argparse.Namespace) -> list[float]:
     node = Node(env.settings)
     node.start()
     latencies = []
+    rng = random.Random(12)
     try:
         time.sleep(12)  # every rule evaluated once with no data, as in steady state
         for t in range(args.trials):
@@ -230,7 +231,8 @@ def detection_latency(env: BenchEnv, args: argparse.Namespace) -> list[float]:
             assert name in hooks.received, f"{name}: no webhook within 60 s"
             latencies.append(hooks.received[name] - accepted)
             progress(f"  trial {t + 1}: {latencies[-1]:.2f}s from 202 to webhook")
-            time.sleep((uuid.uuid4().int % 1000) / 1000 * 3)  # land at another phase of the 10 s interval
+            # The rules share one phase: a uniform pause lands the next event anywhere in the 10 s interval.
+            time.sleep(rng.uniform(0, 10))
     finally:
         node.stop()
         hooks.server.shutdown()
