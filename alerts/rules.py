@@ -388,8 +388,6 @@ def parse_channel(raw: Any, source: str, index: int) -> Channel:
     secret = raw.get("secret")
     if secret is not None and (not isinstance(secret, str) or len(secret) < 16):
         problems.add("secret", "must be a string of at least 16 characters")
-    if ctype == "pagerduty" and secret is None:
-        problems.add("secret", "required: the PagerDuty integration's routing key")
     if problems.found:
         raise RuleError(problems.found)
     return Channel(str(name), str(ctype), config, secret)

@@ -50,6 +50,12 @@ def diff(
         for name in r.channels
         if name not in known
     ]
+    # An exported file has no secrets: a PagerDuty channel needs one only if none is stored yet.
+    problems += [
+        f"{source}: channel {c.name!r}: field 'secret': required: the PagerDuty integration's routing key"
+        for c in wanted.channels
+        if c.type == "pagerduty" and c.secret is None and (stored_channels.get(c.name) or c).secret is None
+    ]
     if problems:
         raise RuleError(problems)
     changes: list[Change] = []

@@ -97,10 +97,11 @@ def test_export_includes_the_builtin_rules_hides_secrets_and_applies_back_unchan
         "url": "http://127.0.0.1:9/x",
         "secret": secret,
     }
-    assert run_cli(settings, "rules", "apply", write(tmp_path, {"channels": [channel]})).returncode == 0
+    pager = {"name": f"pager-{uuid.uuid4().hex[:8]}", "type": "pagerduty", "secret": "routing-" + uuid.uuid4().hex}
+    assert run_cli(settings, "rules", "apply", write(tmp_path, {"channels": [channel, pager]})).returncode == 0
     exported = run_cli(settings, "rules", "export")
     assert exported.returncode == 0, exported.stderr
-    assert secret not in exported.stdout
+    assert secret not in exported.stdout and pager["secret"] not in exported.stdout
     document = yaml.safe_load(exported.stdout)
     names = {r["name"] for r in document["rules"]}
     assert {

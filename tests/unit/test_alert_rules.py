@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.rules import Query, RuleError, parse_document, parse_rule
+from alerts.rules import Channel, Query, RuleError, parse_document, parse_rule
+from alerts.ruleset import diff
 
 GOOD = {
     "name": "api-errors",
@@ -90,3 +91,11 @@ def test_channels_parse_with_their_secret_kept_apart():
 def test_critical_threshold_raises_the_severity():
     rule = parse_rule({**GOOD, "severity": "warning", "critical_threshold": 20}, "f", 0)
     assert (rule.severity_for(6), rule.severity_for(25)) == ("warning", "critical")
+
+
+def test_a_pagerduty_channel_needs_a_routing_key_unless_one_is_stored():
+    wanted = parse_document({"channels": [{"name": "pager", "type": "pagerduty"}]}, "f.yaml")
+    with pytest.raises(RuleError, match="f.yaml: channel 'pager': field 'secret': required"):
+        diff(wanted, {}, {}, "f.yaml")
+    stored = {"pager": Channel("pager", "pagerduty", {}, "routing-key-0000000")}
+    assert [str(c) for c in diff(wanted, {}, stored, "f.yaml")] == ["= channel pager"]
