@@ -1,8 +1,9 @@
 """Two `lookout scheduler` processes evaluating the same rules: SIGKILL of the one evaluating hands the rule
 over within one interval, and the incident is notified once.
 
-The schedulers get a PostgreSQL schema of their own (first on their search path), so the test session's node (which evaluates every
-rule of the main database) is not a third scheduler here; each has its own chDB path (one process per path).
+The schedulers get a PostgreSQL schema of their own (first on their search path), so the test session's
+node (which evaluates every rule of the main database) is not a third scheduler here; each has its own
+chDB path (one process per path).
 """
 
 from __future__ import annotations
