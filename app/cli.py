@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scheduler = sub.add_parser(
         "scheduler",
-        help="run only the periodic jobs: retention, rollups (scaled mode; any number, one runs each job)",
+        help="run only the periodic jobs: retention, rollups, alerts (scaled mode; any number, they share the work)",
     )
     scheduler.set_defaults(func=cmd_scheduler)
 
@@ -232,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq_replay.add_argument("file", help="the file of fixed events, or - for standard input")
     dlq_cmd.set_defaults(func=cmd_dlq)
+
+    from app import rules_cli
+
+    rules_cli.register(sub)
     return parser
 
 

@@ -3,8 +3,9 @@
 Several nodes may run a scheduler; each periodic job runs on one of them at a
 time: a job first takes a Redis lock named after it (SET NX with an expiry),
 and a node that cannot take it skips that run. The expiry frees the lock if
-its holder dies mid-job. Alert rule evaluation joins these jobs with the
-alerting work; today the scheduler runs the warehouse's retention and rollup jobs.
+its holder dies mid-job. The warehouse's retention and rollup jobs run that
+way; the alerting jobs (alerts/jobs.py) run on every node and share the work
+rule by rule and notification by notification.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from alerts import jobs as alert_jobs
 from lookout.settings import Settings
 from warehouse import clickhouse, retention, rollup_refresh
 
@@ -52,7 +54,8 @@ class LeaderLock:
 
 def create_scheduler(settings: Settings) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
-    lock = LeaderLock(redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2))
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    lock = LeaderLock(client)
     # Partitions for the months ahead and retention for the months behind, once an hour.
     scheduler.add_job(
         lock.run_if_leader,
@@ -74,6 +77,7 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
+    alert_jobs.register(scheduler, settings, client)
     return scheduler
 
 

@@ -97,6 +97,20 @@ def _compression(raw: str) -> str:
     return raw
 
 
+def _url_list(raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    for url in urls:
+        if urlparse(url).scheme not in {"http", "https"}:
+            raise ValueError(f"{url!r} is not an http(s) URL")
+    return urls
+
+
+def _smtp_security(raw: str) -> str:
+    if raw not in {"none", "starttls", "ssl"}:
+        raise ValueError("must be none, starttls or ssl")
+    return raw
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -141,6 +155,22 @@ class Settings:
     produce_timeout_s: float
     log_level: str
     log_json: bool
+    public_url: str
+    alert_tick_s: float
+    alert_evaluation_workers: int
+    alert_send_timeout_s: float
+    alert_max_attempts: int
+    alert_retry_base_s: float
+    alert_retry_max_s: float
+    alert_delivery_workers: int
+    alert_channel_concurrency: int
+    alert_metrics_urls: tuple[str, ...]
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str
+    smtp_password: str
+    smtp_from: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,6 +179,10 @@ class Settings:
         log_level = env.get("LOOKOUT_LOG_LEVEL", "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LOOKOUT_LOG_LEVEL={log_level!r} is invalid: must be DEBUG, INFO, WARNING or ERROR")
+        collector_host = env.get("LOOKOUT_COLLECTOR_HOST", "127.0.0.1")
+        collector_port = _env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env)
+        dashboard_host = env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1")
+        dashboard_port = _env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env)
         return cls(
             home=home,
             kafka_bootstrap=_env("LOOKOUT_KAFKA_BOOTSTRAP", "127.0.0.1:9092", _bootstrap, env),
@@ -157,12 +191,12 @@ class Settings:
             ),
             clickhouse_dsn=_env("LOOKOUT_CLICKHOUSE_DSN", f"chdb:///{home / 'chdb'}", _clickhouse_dsn, env),
             redis_url=_env("LOOKOUT_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url, env),
-            collector_host=env.get("LOOKOUT_COLLECTOR_HOST", "127.0.0.1"),
-            collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
+            collector_host=collector_host,
+            collector_port=collector_port,
             collector_workers=_env("LOOKOUT_COLLECTOR_WORKERS", str(min(4, os.cpu_count() or 1)), _positive_int, env),
             collector_threads=_env("LOOKOUT_COLLECTOR_THREADS", "16", _positive_int, env),
-            dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
-            dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
+            dashboard_host=dashboard_host,
+            dashboard_port=dashboard_port,
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
@@ -180,6 +214,27 @@ class Settings:
             produce_timeout_s=_env("LOOKOUT_PRODUCE_TIMEOUT_S", "5", _positive_float, env),
             log_level=log_level,
             log_json=_env("LOOKOUT_LOG_JSON", "true", _bool, env),
+            public_url=env.get("LOOKOUT_PUBLIC_URL", f"http://{dashboard_host}:{dashboard_port}").rstrip("/"),
+            alert_tick_s=_env("LOOKOUT_ALERT_TICK_S", "1", _positive_float, env),
+            alert_evaluation_workers=_env("LOOKOUT_ALERT_EVALUATION_WORKERS", "4", _positive_int, env),
+            alert_send_timeout_s=_env("LOOKOUT_ALERT_SEND_TIMEOUT_S", "5", _positive_float, env),
+            alert_max_attempts=_env("LOOKOUT_ALERT_MAX_ATTEMPTS", "8", _positive_int, env),
+            alert_retry_base_s=_env("LOOKOUT_ALERT_RETRY_BASE_S", "2", _positive_float, env),
+            alert_retry_max_s=_env("LOOKOUT_ALERT_RETRY_MAX_S", "300", _positive_float, env),
+            alert_delivery_workers=_env("LOOKOUT_ALERT_DELIVERY_WORKERS", "8", _positive_int, env),
+            alert_channel_concurrency=_env("LOOKOUT_ALERT_CHANNEL_CONCURRENCY", "2", _positive_int, env),
+            alert_metrics_urls=_env(
+                "LOOKOUT_ALERT_METRICS_URLS",
+                f"http://{collector_host}:{collector_port}/metrics,http://{dashboard_host}:{dashboard_port}/metrics",
+                _url_list,
+                env,
+            ),
+            smtp_host=env.get("LOOKOUT_SMTP_HOST", "127.0.0.1"),
+            smtp_port=_env("LOOKOUT_SMTP_PORT", "587", _port, env),
+            smtp_security=_env("LOOKOUT_SMTP_SECURITY", "starttls", _smtp_security, env),
+            smtp_username=env.get("LOOKOUT_SMTP_USERNAME", ""),
+            smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
+            smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -195,6 +250,8 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, dict):
                 value = ",".join(f"{k}={v}" for k, v in value.items())
+            elif isinstance(value, tuple):
+                value = ",".join(value)
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
 

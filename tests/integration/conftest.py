@@ -60,6 +60,12 @@ def settings(stack: Stack, test_home: Path) -> Settings:
             "LOOKOUT_ROLLUP_INTERVAL_S": "1",
             "LOOKOUT_PRODUCE_TIMEOUT_S": "3",
             "LOOKOUT_LOG_JSON": "false",
+            # alert notifications: a test SMTP server (tests/integration/test_alerts.py) and quick retries
+            "LOOKOUT_SMTP_PORT": str(find_free_port()),
+            "LOOKOUT_SMTP_SECURITY": "none",
+            "LOOKOUT_ALERT_SEND_TIMEOUT_S": "2",
+            "LOOKOUT_ALERT_RETRY_BASE_S": "0.5",
+            "LOOKOUT_ALERT_RETRY_MAX_S": "2",
         }
     )
     configured = stack.apply_to(base)

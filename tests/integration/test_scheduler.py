@@ -91,5 +91,11 @@ def test_lookout_scheduler_runs_the_rollup_job_and_stops_on_sigterm(settings, tm
         scheduler.send_signal(signal.SIGTERM)
         output = scheduler.communicate(timeout=30)[0].decode()
     assert scheduler.returncode == 0, output
-    assert "scheduler running: rollups, retention" in output, output
+    running = next(line for line in output.splitlines() if "scheduler running: " in line)
+    assert set(running.split("scheduler running: ")[1].split(", ")) == {
+        "rollups",
+        "retention",
+        "alerts",
+        "alert-delivery",
+    }, output
     assert python("read") == "5", output
