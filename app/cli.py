@@ -232,13 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq_replay.add_argument("file", help="the file of fixed events, or - for standard input")
     dlq_cmd.set_defaults(func=cmd_dlq)
+
+    from app.accounts_cli import register as register_accounts
+
+    register_accounts(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from kafka.errors import KafkaError
 
-    from access.keys import KeyManagementError
+    from access.errors import AccessError
     from app.stack import StackError
     from warehouse.clickhouse import ClickHouseUnavailable
     from warehouse.migrate import MigrationError
@@ -252,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SettingsError,
         StackError,
         MigrationError,
-        KeyManagementError,
+        AccessError,
         PostgresUnavailable,
         ClickHouseUnavailable,
         KafkaError,

@@ -18,8 +18,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from access import keys
+from access import accounts, keys
 from app.node import Node
+from access.audit import Actor
 from access.credentials import generate_password
 from lookout.settings import PROJECT_ROOT, Settings
 from app.stack import Stack
@@ -44,10 +45,10 @@ def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, s
     path = credentials_path(settings)
     if path.exists():
         return json.loads(path.read_text())
-    if keys.account_count(settings) > 0:
+    if accounts.list_all(settings):
         raise SystemExit(f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`")
     password = generate_password()
-    keys.create_admin(settings, ADMIN_EMAIL, password, actor="lookout up")
+    accounts.create(settings, ADMIN_EMAIL, password, "admin", Actor("lookout up"))
     ingest = keys.create_key(settings, "demo-ingest", list(keys.KINDS), None, actor="lookout up")
     query = keys.create_key(settings, "demo-query", [keys.QUERY_SCOPE], None, actor="lookout up")
     credentials = {

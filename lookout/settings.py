@@ -97,6 +97,12 @@ def _compression(raw: str) -> str:
     return raw
 
 
+def _public_url(raw: str) -> str:
+    if raw and urlparse(raw).scheme not in {"http", "https"}:
+        raise ValueError("must be empty or an http(s):// URL")
+    return raw.rstrip("/")
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -123,6 +129,16 @@ class Settings:
     dashboard_host: str
     dashboard_port: int
     secret_key: str
+    public_url: str
+    dashboard_threads: int
+    session_idle_timeout_s: int
+    session_lifetime_s: int
+    login_max_failures: int
+    login_lock_s: int
+    login_ip_max_attempts: int
+    login_ip_window_s: int
+    password_hash_time_cost: int
+    password_hash_memory_kib: int
     retention_days: int
     retention_overrides: dict[str, int]
     kafka_topic_partitions: int
@@ -161,6 +177,16 @@ class Settings:
             dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
+            public_url=_env("LOOKOUT_PUBLIC_URL", "", _public_url, env),
+            dashboard_threads=_env("LOOKOUT_DASHBOARD_THREADS", "32", _positive_int, env),
+            session_idle_timeout_s=_env("LOOKOUT_SESSION_IDLE_TIMEOUT_S", "1800", _positive_int, env),
+            session_lifetime_s=_env("LOOKOUT_SESSION_LIFETIME_S", "43200", _positive_int, env),
+            login_max_failures=_env("LOOKOUT_LOGIN_MAX_FAILURES", "5", _positive_int, env),
+            login_lock_s=_env("LOOKOUT_LOGIN_LOCK_S", "900", _positive_int, env),
+            login_ip_max_attempts=_env("LOOKOUT_LOGIN_IP_MAX_ATTEMPTS", "20", _positive_int, env),
+            login_ip_window_s=_env("LOOKOUT_LOGIN_IP_WINDOW_S", "900", _positive_int, env),
+            password_hash_time_cost=_env("LOOKOUT_PASSWORD_HASH_TIME_COST", "3", _positive_int, env),
+            password_hash_memory_kib=_env("LOOKOUT_PASSWORD_HASH_MEMORY_KIB", "65536", _positive_int, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
@@ -195,6 +221,11 @@ class Settings:
                 value = ",".join(f"{k}={v}" for k, v in value.items())
             env[f"LOOKOUT_{f.name.upper()}"] = str(value)
         return env
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are sent over HTTPS only when the public address is HTTPS."""
+        return self.public_url.startswith("https://")
 
     def retention_days_for(self, service: str) -> int:
         return self.retention_overrides.get(service, self.retention_days)
