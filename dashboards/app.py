@@ -7,6 +7,7 @@ one chDB engine. Access: dashboards/security.py; sessions: dashboards/sessions.p
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -93,6 +94,8 @@ def create_app(
     csrf = CSRFProtect(app)
     authenticator = ApiKeyAuthenticator(settings.postgres_dsn, client, settings.api_key_cache_ttl_s)
     security.install(app, authenticator, csrf)
+    serve_static = app.view_functions["static"]
+    app.view_functions["static"] = security.public(functools.wraps(serve_static)(lambda **kw: serve_static(**kw)))
 
     from dashboards.views import accounts, api, audit, auth, keys, ops, tokens
 
