@@ -11,12 +11,9 @@ import orjson
 @dataclass(frozen=True)
 class FieldChange:
     name: str
-    old: str | None  # None: the key was absent on that side
+    old: str | None  # None: the key is absent on that side
     new: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new
+    changed: bool  # worth highlighting: a value that differs, or every value of a creation or deletion
 
 
 def _show(value: Any) -> str:
@@ -26,9 +23,14 @@ def _show(value: Any) -> str:
 
 
 def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[FieldChange]:
+    """Keys of both sides, old ones first. When both sides have values, a key present on one side only is
+    context (a revoked key's name), not a change."""
     old, new = old or {}, new or {}
-    names = list(old) + [name for name in new if name not in old]
-    return [
-        FieldChange(name, _show(old[name]) if name in old else None, _show(new[name]) if name in new else None)
-        for name in names
-    ]
+    one_sided = not old or not new
+    out = []
+    for name in list(old) + [name for name in new if name not in old]:
+        before = _show(old[name]) if name in old else None
+        after = _show(new[name]) if name in new else None
+        both = before is not None and after is not None
+        out.append(FieldChange(name, before, after, (both and before != after) or (one_sided and before != after)))
+    return out
