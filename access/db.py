@@ -27,7 +27,15 @@ def _pool(dsn: str) -> ConnectionPool:
         pool = _pools.get(dsn)
         if pool is None:
             pool = ConnectionPool(
-                dsn, min_size=1, max_size=8, kwargs={"row_factory": dict_row}, timeout=5.0, open=True, name="access"
+                dsn,
+                min_size=1,
+                max_size=8,
+                kwargs={"row_factory": dict_row},
+                timeout=5.0,
+                open=True,
+                name="access",
+                # A PostgreSQL restart leaves dead connections in the pool: test each one as it is handed out.
+                check=ConnectionPool.check_connection,
             )
             _pools[dsn] = pool
         return pool
