@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from access import accounts, keys
-from app.node import Node
 from access.audit import Actor
 from access.credentials import generate_password
-from lookout.settings import PROJECT_ROOT, Settings
+from app.node import Node
 from app.stack import Stack
+from lookout.settings import PROJECT_ROOT, Settings
 from lookout.topics import ensure_topics
 from warehouse.migrate import migrate
 
@@ -45,8 +45,10 @@ def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, s
     path = credentials_path(settings)
     if path.exists():
         return json.loads(path.read_text())
-    if accounts.list_all(settings):
-        raise SystemExit(f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`")
+    if any(account.email == ADMIN_EMAIL for account in accounts.list_all(settings)):
+        raise SystemExit(
+            f"lookout up: {ADMIN_EMAIL} exists but {path} is missing; create keys with `lookout keys create`"
+        )
     password = generate_password()
     accounts.create(settings, ADMIN_EMAIL, password, "admin", Actor("lookout up"))
     ingest = keys.create_key(settings, "demo-ingest", list(keys.KINDS), None, actor="lookout up")

@@ -53,7 +53,8 @@ def test_anonymous_is_refused_everywhere_but_login_health_and_assets(app, web_ur
         assert requests.get(web_url + path, timeout=10).status_code == 200, path
 
 
-def test_a_viewer_cannot_mutate_anything_and_the_refusals_are_audited(app, web_url, viewer):
+def test_a_viewer_cannot_mutate_anything_and_the_refusals_are_audited(app, web_url, make_person):
+    viewer = make_person("viewer")  # its own, so the audit rows below are this test's alone
     browser = sign_in(web_url, viewer)
     token = page_csrf(browser, web_url)
     tried = []
