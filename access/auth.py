@@ -69,7 +69,11 @@ class ApiKeyAuthenticator:
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = postgres.connect(self._dsn, autocommit=True, connect_timeout=2)
-                return api_keys.find_active_by_hash(self._conn, key_hash)
+                found = api_keys.find_active_by_hash(self._conn, key_hash)
+                if found is not None:
+                    # On cache misses only, so "last used" is accurate to the cache TTL at no per-request cost.
+                    api_keys.touch(self._conn, found.id)
+                return found
             except (psycopg.OperationalError, postgres.PostgresUnavailable) as exc:
                 self._conn = None
                 if attempt == 2:

@@ -1,6 +1,6 @@
-"""Managing API keys and accounts: used by the CLI, `lookout up` and (later) the dashboards.
+"""Managing API keys: used by the CLI, `lookout up` and the dashboards.
 
-Every change is written to the audit trail in the same transaction.
+Every change is written to the audit trail in the same transaction (access.audit.audited).
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ from dataclasses import dataclass
 import psycopg
 import redis
 
+from access import db
+from access.audit import Actor, Change, audited
 from access.auth import cache_key
+from access.credentials import display_prefix, generate_api_key, hash_api_key
+from access.errors import AccessError, Conflict, NotFound
 from lookout.contract import KINDS
-from access.credentials import display_prefix, generate_api_key, hash_api_key, hash_password
 from lookout.settings import Settings
-from warehouse import postgres
-from warehouse.queries import accounts, api_keys, audit
+from warehouse.queries import api_keys
 
 QUERY_SCOPE = "query"
 ALL_SCOPES = (*KINDS, QUERY_SCOPE)
-
-
-class KeyManagementError(ValueError):
-    """A key operation cannot be done as asked; the message says why."""
+MAX_RATE_PER_S = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -32,15 +31,21 @@ class CreatedKey:
     secret: str  # shown once, never stored
 
 
-def _actor() -> str:
+def cli_actor() -> Actor:
     try:
-        return f"cli:{getpass.getuser()}"
+        return Actor(f"cli:{getpass.getuser()}")
     except (KeyError, OSError):
-        return "cli"
+        return Actor("cli")
+
+
+def _as_actor(actor: Actor | str | None) -> Actor:
+    if actor is None:
+        return cli_actor()
+    return Actor(actor) if isinstance(actor, str) else actor
 
 
 def parse_scopes(raw: list[str] | None) -> list[str]:
-    """Scopes from the CLI: kinds and/or 'query'; 'ingest' means every kind; default is every kind."""
+    """Scopes from the CLI or a form: kinds and/or 'query'; 'ingest' means every kind; default is every kind."""
     if not raw:
         return list(KINDS)
     scopes: list[str] = []
@@ -50,7 +55,7 @@ def parse_scopes(raw: list[str] | None) -> list[str]:
         expanded = list(KINDS) if item == "ingest" else [item]
         for scope in expanded:
             if scope not in ALL_SCOPES:
-                raise KeyManagementError(f"unknown scope {scope!r}: choose from ingest, {', '.join(ALL_SCOPES)}")
+                raise AccessError(f"unknown scope {scope!r}: choose from ingest, {', '.join(ALL_SCOPES)}")
             if scope not in scopes:
                 scopes.append(scope)
     return scopes
@@ -58,19 +63,28 @@ def parse_scopes(raw: list[str] | None) -> list[str]:
 
 def parse_rate(raw: str | None) -> int | None:
     """'500/s' or '500' events per second."""
-    if raw is None:
+    if raw is None or not raw.strip():
         return None
-    number = raw.removesuffix("/s").strip()
-    if not number.isdigit() or int(number) <= 0:
-        raise KeyManagementError(f"rate limit {raw!r} must look like 500/s (events per second, > 0)")
+    number = raw.strip().removesuffix("/s").strip()
+    if not number.isdigit() or not 0 < int(number) <= MAX_RATE_PER_S:
+        raise AccessError(f"rate limit {raw!r} must look like 500/s (events per second, 1 to {MAX_RATE_PER_S})")
     return int(number)
 
 
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise AccessError("the key name must have 1 to 100 characters")
+    return name
+
+
 def create_key(
-    settings: Settings, name: str, scopes: list[str], rate_limit_per_s: int | None, actor: str | None = None
+    settings: Settings, name: str, scopes: list[str], rate_limit_per_s: int | None, actor: Actor | str | None = None
 ) -> CreatedKey:
+    name, who = check_name(name), _as_actor(actor)
     secret = generate_api_key()
-    with postgres.connect(settings.postgres_dsn) as conn:
+
+    def mutate(conn: psycopg.Connection) -> Change[CreatedKey]:
         try:
             key = api_keys.insert(
                 conn,
@@ -79,61 +93,34 @@ def create_key(
                 prefix=display_prefix(secret),
                 scopes=scopes,
                 rate_limit_per_s=rate_limit_per_s,
+                created_by=who.account_id,
             )
         except psycopg.errors.UniqueViolation:
-            raise KeyManagementError(f"an active key named {name!r} already exists") from None
-        audit.record(
-            conn,
-            action="api_key.create",
-            resource_type="api_key",
-            resource_id=str(key.id),
-            actor=actor or _actor(),
-            new_values={"name": name, "scopes": scopes, "rate_limit_per_s": rate_limit_per_s, "prefix": key.prefix},
-        )
-    return CreatedKey(key, secret)
+            raise Conflict(f"an active key named {name!r} already exists") from None
+        new = {"name": name, "scopes": scopes, "rate_limit_per_s": rate_limit_per_s, "prefix": key.prefix}
+        return Change(CreatedKey(key, secret), str(key.id), new=new)
+
+    return audited(settings, who, "api_key.create", "api_key", mutate, resource_id=name)
 
 
 def list_keys(settings: Settings, include_revoked: bool = False) -> list[api_keys.ApiKey]:
-    with postgres.connect(settings.postgres_dsn) as conn:
+    with db.transaction(settings) as conn:
         return api_keys.list_all(conn, include_revoked=include_revoked)
 
 
-def revoke_key(settings: Settings, key_id: int, actor: str | None = None) -> api_keys.ApiKey:
-    with postgres.connect(settings.postgres_dsn) as conn:
+def revoke_key(settings: Settings, key_id: int, actor: Actor | str | None = None) -> api_keys.ApiKey:
+    def mutate(conn: psycopg.Connection) -> Change[tuple[api_keys.ApiKey, str]]:
         revoked = api_keys.revoke(conn, key_id)
         if revoked is None:
-            raise KeyManagementError(f"no active API key with id {key_id}")
-        key, key_hash = revoked
-        audit.record(
-            conn,
-            action="api_key.revoke",
-            resource_type="api_key",
-            resource_id=str(key.id),
-            actor=actor or _actor(),
-            old_values={"name": key.name, "scopes": list(key.scopes)},
-        )
+            raise NotFound(f"no active API key with id {key_id}")
+        key = revoked[0]
+        old = {"name": key.name, "scopes": list(key.scopes), "revoked": False}
+        return Change(revoked, str(key.id), old=old, new={"revoked": True})
+
+    key, key_hash = audited(settings, _as_actor(actor), "api_key.revoke", "api_key", mutate, resource_id=str(key_id))
     # Evict the cached key so the revocation bites now, not at the end of the cache TTL.
     try:
         redis.Redis.from_url(settings.redis_url, socket_timeout=2).delete(cache_key(key_hash))
     except redis.RedisError:
         pass  # the cache entry expires within api_key_cache_ttl_s anyway
     return key
-
-
-def create_admin(settings: Settings, email: str, password: str, actor: str | None = None) -> int:
-    with postgres.connect(settings.postgres_dsn) as conn:
-        account_id = accounts.create(conn, email=email, password_hash=hash_password(password), role="admin")
-        audit.record(
-            conn,
-            action="account.create",
-            resource_type="account",
-            resource_id=str(account_id),
-            actor=actor or _actor(),
-            new_values={"email": email, "role": "admin"},
-        )
-    return account_id
-
-
-def account_count(settings: Settings) -> int:
-    with postgres.connect(settings.postgres_dsn) as conn:
-        return accounts.count(conn)

@@ -54,8 +54,8 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from lookout.logsetup import configure
     from app.up import run
+    from lookout.logsetup import configure
 
     configure(settings.log_level, settings.log_json)
     return run(settings, demo=args.demo, start_stack=not args.no_stack, demo_rate=args.demo_rate, progress=_print)
@@ -236,13 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     from app import rules_cli
 
     rules_cli.register(sub)
+
+    from app.accounts_cli import register as register_accounts
+
+    register_accounts(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from kafka.errors import KafkaError
 
-    from access.keys import KeyManagementError
+    from access.errors import AccessError
     from app.stack import StackError
     from warehouse.clickhouse import ClickHouseUnavailable
     from warehouse.migrate import MigrationError
@@ -256,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SettingsError,
         StackError,
         MigrationError,
-        KeyManagementError,
+        AccessError,
         PostgresUnavailable,
         ClickHouseUnavailable,
         KafkaError,

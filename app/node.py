@@ -11,8 +11,9 @@ import logging
 import threading
 
 from prometheus_client import CollectorRegistry
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import BaseWSGIServer, create_server
 
+from access.security_events import KafkaSecurityEvents
 from app.scheduler import create_scheduler
 from dashboards.app import create_app as create_dashboards
 from lookout.settings import Settings
@@ -28,15 +29,25 @@ class Node:
         self.pipeline = PipelineThreads(build_consumers(settings))
         self.scheduler = create_scheduler(settings)
         self._server: BaseWSGIServer | None = None
+        self._server_map: dict = {}  # waitress's socket map, so stop() can close every connection
+        self._security_events = KafkaSecurityEvents(settings)
         self._server_thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.pipeline.start()
         registry = CollectorRegistry()
         registry.register(PipelineCollector(self.pipeline.consumers))
-        app = create_dashboards(self.settings, registry)
-        self._server = make_server(self.settings.dashboard_host, self.settings.dashboard_port, app, threaded=True)
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="dashboards", daemon=True)
+        app = create_dashboards(self.settings, registry, self._security_events)
+        # waitress: a production server that runs in this process; each open stream (live tail) holds a thread.
+        self._server = create_server(
+            app,
+            map=self._server_map,
+            host=self.settings.dashboard_host,
+            port=self.settings.dashboard_port,
+            threads=self.settings.dashboard_threads,
+            ident="lookout",
+        )
+        self._server_thread = threading.Thread(target=self._server.run, name="dashboards", daemon=True)
         self._server_thread.start()
         self.scheduler.start()
         log.info(
@@ -48,5 +59,10 @@ class Node:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._server is not None:
-            self._server.shutdown()
+            self._server.task_dispatcher.shutdown(timeout=5)
+            for channel in list(self._server_map.values()):
+                channel.handle_close()  # an empty map ends the server's loop
+            if self._server_thread is not None:
+                self._server_thread.join(5)
+        self._security_events.close()
         self.pipeline.stop()

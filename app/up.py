@@ -18,7 +18,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from access import keys
+from access import accounts, keys
+from access.audit import Actor
 from access.credentials import generate_password
 from app.node import Node
 from app.stack import Stack
@@ -45,10 +46,12 @@ def first_run_credentials(settings: Settings, progress: Progress) -> dict[str, s
     path = credentials_path(settings)
     if path.exists():
         return json.loads(path.read_text())
-    if keys.account_count(settings) > 0:
-        raise SystemExit(f"lookout up: accounts exist but {path} is missing; create keys with `lookout keys create`")
+    if any(account.email == ADMIN_EMAIL for account in accounts.list_all(settings)):
+        raise SystemExit(
+            f"lookout up: {ADMIN_EMAIL} exists but {path} is missing; create keys with `lookout keys create`"
+        )
     password = generate_password()
-    keys.create_admin(settings, ADMIN_EMAIL, password, actor="lookout up")
+    accounts.create(settings, ADMIN_EMAIL, password, "admin", Actor("lookout up"))
     ingest = keys.create_key(settings, "demo-ingest", list(keys.KINDS), None, actor="lookout up")
     query = keys.create_key(settings, "demo-query", [keys.QUERY_SCOPE], None, actor="lookout up")
     credentials = {

@@ -1,107 +1,175 @@
 """The dashboards app: admin pages and the JSON API over the warehouse.
 
-Built with an app factory (as in Flask's tutorial); in single-node mode it runs
-as a thread of the worker process, which owns the one chDB engine.
+Built with an app factory (as in Flask's tutorial), one blueprint per area; in
+single-node mode it runs in the node process under waitress, which owns the
+one chDB engine. Access: dashboards/security.py; sessions: dashboards/sessions.py.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 import threading
-from datetime import UTC
+from dataclasses import dataclass
 
-import orjson
 import redis
 from clickhouse_connect.driver.client import Client
-from flask import Flask, Response, g, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from flask import Flask, Response, render_template, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from prometheus_client import CollectorRegistry
+from werkzeug.exceptions import HTTPException
 
-from dashboards.params import BadParameter, log_query
-from access.auth import ApiKeyAuthenticator, AuthUnavailable
+from access.auth import ApiKeyAuthenticator
+from access.errors import AccessError
+from access.login import LoginService
+from access.security_events import KafkaSecurityEvents, SecurityEvents
+from access.sessions import SessionStore
+from dashboards import security
+from dashboards.api_spec import ApiSpec, BadRequest
+from dashboards.diff import changes
+from dashboards.params import BadParameter
+from dashboards.sessions import RedisSessionInterface
+from dashboards.timerange import QUICK_RANGES
 from lookout.settings import Settings
 from warehouse import clickhouse
-from warehouse.queries import logs
+from warehouse.postgres import PostgresUnavailable
 
 log = logging.getLogger("lookout.dashboards")
 
-QUERY_SCOPE = "query"
+
+@dataclass
+class Services:
+    """What the views share, built once per app (``current_app.extensions["lookout"]``)."""
+
+    settings: Settings
+    login: LoginService
+    sessions: SessionStore
+    spec: ApiSpec
+    registry: CollectorRegistry
+    warehouse_local: threading.local
+
+    def warehouse(self) -> Client:
+        """One ClickHouse client per serving thread."""
+        if getattr(self.warehouse_local, "client", None) is None:
+            self.warehouse_local.client = clickhouse.connect(self.settings.clickhouse_dsn)
+        return self.warehouse_local.client
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
-
-
-def create_app(settings: Settings, metrics_registry: CollectorRegistry | None = None) -> Flask:
+def create_app(
+    settings: Settings,
+    metrics_registry: CollectorRegistry | None = None,
+    security_events: SecurityEvents | None = None,
+) -> Flask:
     """The app; ``metrics_registry`` holds what /metrics reports (the node adds the pipeline's)."""
     app = Flask(__name__)
-    registry = metrics_registry or CollectorRegistry()
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    authenticator = ApiKeyAuthenticator(settings.postgres_dsn, redis_client, settings.api_key_cache_ttl_s)
-    local = threading.local()  # one ClickHouse client per serving thread
+    if not settings.secret_key:
+        log.warning("LOOKOUT_SECRET_KEY is empty: using a random key, so open forms need a reload after a restart")
+    app.config.update(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        LOOKOUT_SETTINGS=settings,
+        WTF_CSRF_CHECK_DEFAULT=False,  # security.install calls protect() once it knows who is asking
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as its session
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    store = SessionStore.from_settings(settings, client)
+    app.session_interface = RedisSessionInterface(store, secure=settings.secure_cookies)
+    spec = ApiSpec("Lookout", "1")
+    app.extensions["lookout"] = Services(
+        settings=settings,
+        login=LoginService(settings, client, security_events or KafkaSecurityEvents(settings)),
+        sessions=store,
+        spec=spec,
+        registry=metrics_registry or CollectorRegistry(),
+        warehouse_local=threading.local(),
+    )
 
-    def warehouse() -> Client:
-        if getattr(local, "client", None) is None:
-            local.client = clickhouse.connect(settings.clickhouse_dsn)
-        return local.client
+    login_manager = LoginManager(app)
+    login_manager.session_protection = None  # the session id is rotated at sign-in instead
+    login_manager.user_loader(_load_session_user)
+    login_manager.request_loader(security.load_token_user)
+    csrf = CSRFProtect(app)
+    authenticator = ApiKeyAuthenticator(settings.postgres_dsn, client, settings.api_key_cache_ttl_s)
+    security.install(app, authenticator, csrf)
+    serve_static = app.view_functions["static"]
+    app.view_functions["static"] = security.public(functools.wraps(serve_static)(lambda **kw: serve_static(**kw)))
 
-    @app.before_request
-    def _require_query_key() -> Response | None:
-        if not request.path.startswith("/api/"):
-            return None
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return _error(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
-        try:
-            principal = authenticator.authenticate(key.strip())
-        except AuthUnavailable:
-            return _error(503, "cannot verify API keys right now", {"Retry-After": "5"})
-        if principal is None:
-            return _error(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
-        if QUERY_SCOPE not in principal.scopes:
-            return _error(403, f"this API key lacks the '{QUERY_SCOPE}' scope")
-        g.principal = principal
-        return None
+    from dashboards.views import accounts, api, audit, auth, keys, ops, tokens
 
-    @app.errorhandler(BadParameter)
-    def _bad_parameter(exc: BadParameter) -> Response:
-        return _error(400, str(exc))
+    for module in (auth, ops, accounts, keys, tokens, audit):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.build(spec))
 
-    @app.errorhandler(clickhouse.ClickHouseBadParameter)
-    def _bad_query_parameter(exc: clickhouse.ClickHouseBadParameter) -> Response:
-        return _error(400, f"a parameter is out of the warehouse's range: {exc}")
+    @app.context_processor
+    def _shell() -> dict:
+        return {"quick_ranges": QUICK_RANGES}
 
-    @app.errorhandler(clickhouse.ClickHouseUnavailable)
-    def _warehouse_down(exc: Exception) -> Response:
-        log.warning("warehouse unavailable", extra={"error": str(exc)})
-        return _error(503, "the warehouse is unavailable, retry shortly", {"Retry-After": "5"})
+    app.jinja_env.globals["changes"] = changes
 
-    @app.get("/api/v1/logs")
-    def api_logs() -> Response:
-        query = log_query(request.args)
-        with clickhouse.translated():
-            rows = logs.search(warehouse(), query)
-        return jsonify({"logs": [_jsonable(row) for row in rows], "count": len(rows)})
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
-    @app.get("/metrics")
-    def prometheus_metrics() -> Response:
-        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-
+    _errors(app)
     return app
 
 
-def _jsonable(row: dict) -> dict:
-    out = dict(row)
-    out["event_id"] = str(out["event_id"])
-    ts = out["timestamp"]
-    # chDB may hand DateTime64('UTC') back without its zone; the column is UTC either way.
-    utc = ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
-    out["timestamp"] = utc.isoformat(timespec="milliseconds") + "Z"
-    out["metadata"] = orjson.loads(out["metadata"]) if out.get("metadata") else {}
-    return out
+def _load_session_user(account_id: str) -> security.User | None:
+    from flask import current_app
+
+    from access import accounts
+
+    account = accounts.get_active(current_app.config["LOOKOUT_SETTINGS"], int(account_id))
+    return security.User(account) if account else None
+
+
+def _errors(app: Flask) -> None:
+    def answer(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        if security.wants_json():
+            return security.json_error(status, message, headers)
+        page = render_template("error.html", status=status, message=message, request_id=_request_id())
+        return Response(page, status=status, headers=headers or {})
+
+    @app.errorhandler(BadParameter)
+    @app.errorhandler(BadRequest)
+    def _bad(exc: ValueError) -> Response:
+        return answer(400, str(exc))
+
+    @app.errorhandler(AccessError)
+    def _refused(exc: AccessError) -> Response:
+        return answer(exc.status, str(exc))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Response:
+        return answer(400, f"the form or request lacks a valid CSRF token ({exc.description}); reload and retry")
+
+    @app.errorhandler(clickhouse.ClickHouseBadParameter)
+    def _out_of_range(exc: clickhouse.ClickHouseBadParameter) -> Response:
+        return answer(400, f"a parameter is out of the warehouse's range: {exc}")
+
+    @app.errorhandler(clickhouse.ClickHouseUnavailable)
+    @app.errorhandler(PostgresUnavailable)
+    @app.errorhandler(redis.RedisError)
+    def _down(exc: Exception) -> Response:
+        log.warning("a backing service is unavailable", extra={"error": str(exc), "path": request.path})
+        return answer(503, "a backing service is unavailable, retry shortly", {"Retry-After": "5"})
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        messages = {
+            403: "You do not have access to this page. Ask an admin if you need it.",
+            404: "There is nothing at this address.",
+            405: "This address does not accept that method.",
+        }
+        return answer(exc.code or 500, messages.get(exc.code or 500, exc.name))
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        # The body names only the request id: the trace stays in the log.
+        log.exception("unhandled error", extra={"path": request.path, "request_id": _request_id()})
+        return answer(500, "Something went wrong on our side. The error was logged.")
+
+
+def _request_id() -> str:
+    from flask import g
+
+    return g.get("request_id", "")

@@ -111,6 +111,12 @@ def _smtp_security(raw: str) -> str:
     return raw
 
 
+def _public_url(raw: str) -> str:
+    if urlparse(raw).scheme not in {"http", "https"}:
+        raise ValueError("must be an http(s):// URL")
+    return raw.rstrip("/")
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -138,6 +144,16 @@ class Settings:
     collector_threads: int
     dashboard_host: str
     dashboard_port: int
+    secret_key: str
+    dashboard_threads: int
+    session_idle_timeout_s: int
+    session_lifetime_s: int
+    login_max_failures: int
+    login_lock_s: int
+    login_ip_max_attempts: int
+    login_ip_window_s: int
+    password_hash_time_cost: int
+    password_hash_memory_kib: int
     retention_days: int
     retention_overrides: dict[str, int]
     kafka_topic_partitions: int
@@ -197,6 +213,16 @@ class Settings:
             collector_threads=_env("LOOKOUT_COLLECTOR_THREADS", "16", _positive_int, env),
             dashboard_host=dashboard_host,
             dashboard_port=dashboard_port,
+            secret_key=env.get("LOOKOUT_SECRET_KEY", ""),
+            dashboard_threads=_env("LOOKOUT_DASHBOARD_THREADS", "32", _positive_int, env),
+            session_idle_timeout_s=_env("LOOKOUT_SESSION_IDLE_TIMEOUT_S", "1800", _positive_int, env),
+            session_lifetime_s=_env("LOOKOUT_SESSION_LIFETIME_S", "43200", _positive_int, env),
+            login_max_failures=_env("LOOKOUT_LOGIN_MAX_FAILURES", "5", _positive_int, env),
+            login_lock_s=_env("LOOKOUT_LOGIN_LOCK_S", "900", _positive_int, env),
+            login_ip_max_attempts=_env("LOOKOUT_LOGIN_IP_MAX_ATTEMPTS", "20", _positive_int, env),
+            login_ip_window_s=_env("LOOKOUT_LOGIN_IP_WINDOW_S", "900", _positive_int, env),
+            password_hash_time_cost=_env("LOOKOUT_PASSWORD_HASH_TIME_COST", "3", _positive_int, env),
+            password_hash_memory_kib=_env("LOOKOUT_PASSWORD_HASH_MEMORY_KIB", "65536", _positive_int, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
@@ -214,7 +240,7 @@ class Settings:
             produce_timeout_s=_env("LOOKOUT_PRODUCE_TIMEOUT_S", "5", _positive_float, env),
             log_level=log_level,
             log_json=_env("LOOKOUT_LOG_JSON", "true", _bool, env),
-            public_url=env.get("LOOKOUT_PUBLIC_URL", f"http://{dashboard_host}:{dashboard_port}").rstrip("/"),
+            public_url=_env("LOOKOUT_PUBLIC_URL", f"http://{dashboard_host}:{dashboard_port}", _public_url, env),
             alert_tick_s=_env("LOOKOUT_ALERT_TICK_S", "1", _positive_float, env),
             alert_evaluation_workers=_env("LOOKOUT_ALERT_EVALUATION_WORKERS", "4", _positive_int, env),
             alert_send_timeout_s=_env("LOOKOUT_ALERT_SEND_TIMEOUT_S", "5", _positive_float, env),
@@ -259,6 +285,11 @@ class Settings:
     def collector_metrics_dir(self) -> Path:
         """Where the collector's gunicorn workers keep their Prometheus counters (one directory per port)."""
         return self.home / f"collector-metrics-{self.collector_port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are sent over HTTPS only when the public address is HTTPS."""
+        return self.public_url.startswith("https://")
 
     def topic(self, kind: str) -> str:
         """The Kafka topic that carries one event kind."""

@@ -17,6 +17,7 @@ class ApiKey:
     rate_limit_per_s: int | None
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None
 
     @classmethod
     def from_row(cls, row: dict) -> ApiKey:
@@ -28,10 +29,11 @@ class ApiKey:
             rate_limit_per_s=row["rate_limit_per_s"],
             created_at=row["created_at"],
             revoked_at=row["revoked_at"],
+            last_used_at=row["last_used_at"],
         )
 
 
-_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at"
+_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at, last_used_at"
 
 
 def insert(
@@ -58,6 +60,15 @@ def find_active_by_hash(conn: psycopg.Connection, key_hash: str) -> ApiKey | Non
         f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,)
     ).fetchone()
     return ApiKey.from_row(row) if row else None
+
+
+def touch(conn: psycopg.Connection, key_id: int) -> None:
+    """Record use, at most once a minute per key: it runs on API-key cache misses, not on every request."""
+    conn.execute(
+        "UPDATE api_keys SET last_used_at = now() "
+        "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < now() - INTERVAL '1 minute')",
+        (key_id,),
+    )
 
 
 def list_all(conn: psycopg.Connection, *, include_revoked: bool = False) -> list[ApiKey]:

@@ -1,0 +1,186 @@
+"""The JSON API's declarations: each operation names its request and response models once, and the same
+declaration validates the request, serialises the response and writes the OpenAPI 3.1 document, so the
+document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from dashboards.security import requires
+
+_PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class BadRequest(ValueError):
+    """The request does not match its declaration; the message names the fields."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    role: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    tag: str
+
+
+def describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors())
+
+
+class ApiSpec:
+    def __init__(self, title: str, version: str) -> None:
+        self.title = title
+        self.version = version
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        bp: Blueprint,
+        rule: str,
+        method: str,
+        *,
+        summary: str,
+        role: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        self_service: bool = False,
+        api_key_scope: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+        """Register ``view(**path_params, body=..., query=...)`` returning a ``response`` model (or None)."""
+
+        def register(view: Callable[..., Any]) -> Callable[..., Response]:
+            @wraps(view)
+            def handle(**path_params: Any) -> Response:
+                kwargs: dict[str, Any] = dict(path_params)
+                try:
+                    if body is not None:
+                        payload = request.get_json(silent=True)
+                        if not isinstance(payload, dict):
+                            raise BadRequest("the body must be a JSON object (Content-Type: application/json)")
+                        kwargs["body"] = body.model_validate(payload)
+                    if query is not None:
+                        kwargs["query"] = query.model_validate(request.args.to_dict())
+                except ValidationError as exc:
+                    raise BadRequest(describe(exc)) from None
+                result = view(**kwargs)
+                if result is None:
+                    return Response(status=204)
+                out = jsonify(result.model_dump(mode="json"))
+                out.status_code = status
+                return out
+
+            guarded = requires(role, self_service=self_service, api_key_scope=api_key_scope)(handle)
+            bp.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
+            prefix = bp.url_prefix or ""
+            self.operations.append(
+                Operation(
+                    prefix + rule,
+                    method,
+                    f"{bp.name}.{view.__name__}",
+                    summary,
+                    role,
+                    body,
+                    query,
+                    response,
+                    status,
+                    tag,
+                )
+            )
+            return guarded
+
+        return register
+
+    def document(self) -> dict[str, Any]:
+        schemas: dict[str, Any] = {"ErrorBody": ErrorBody.model_json_schema()}
+        paths: dict[str, dict[str, Any]] = {}
+
+        def ref(model: type[BaseModel]) -> dict[str, str]:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+            return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+        for op in self.operations:
+            path = _PATH_PARAM.sub(r"{\2}", op.rule)
+            parameters = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if conv == "int" else "string"},
+                }
+                for conv, name in _PATH_PARAM.findall(op.rule)
+            ]
+            if op.query is not None:
+                for name, field in op.query.model_fields.items():
+                    prop = op.query.model_json_schema()["properties"][field.alias or name]
+                    parameters.append(
+                        {
+                            "name": field.alias or name,
+                            "in": "query",
+                            "required": field.is_required(),
+                            "description": field.description or "",
+                            "schema": {k: v for k, v in prop.items() if k != "title"},
+                        }
+                    )
+            error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+            responses: dict[str, Any] = {
+                "400": {"description": "invalid request", **error},
+                "401": {"description": "not signed in, or a bad token", **error},
+                "403": {"description": f"needs the {op.role} role (or the route's API-key scope)", **error},
+            }
+            if op.response is not None:
+                success = {"content": {"application/json": {"schema": ref(op.response)}}}
+                responses[str(op.status)] = {"description": "success", **success}
+            else:
+                responses["204"] = {"description": "done"}
+            if "<" in op.rule:
+                responses["404"] = {"description": "no such resource", **error}
+            if op.method in ("POST", "PATCH"):
+                responses["409"] = {"description": "conflicts with the current state", **error}
+            operation: dict[str, Any] = {
+                "operationId": op.endpoint.replace(".", "_"),
+                "summary": op.summary,
+                "tags": [op.tag],
+                "parameters": parameters,
+                "responses": responses,
+                "x-required-role": op.role,
+            }
+            if op.body is not None:
+                body_schema = {"content": {"application/json": {"schema": ref(op.body)}}}
+                operation["requestBody"] = {"required": True, **body_schema}
+            paths.setdefault(path, {})[op.method.lower()] = operation
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "description": "a personal token or an API key"},
+                    "session": {"type": "apiKey", "in": "cookie", "name": "lookout_session"},
+                },
+            },
+            "security": [{"bearer": []}, {"session": []}],
+        }
