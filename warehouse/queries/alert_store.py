@@ -36,8 +36,16 @@ def save_rule(
             "RETURNING id",
             (name, Jsonb(dict(definition)), enabled, interval_s, actor),
         ).fetchone()
-        audit.record(conn, action="alert_rule.create", resource_type="alert_rule", resource_id=str(row["id"]),
-                     actor=actor, new_values=dict(definition))  # fmt: skip
+        audit.record(
+            conn,
+            audit.AuditEntry(
+                action="alert_rule.create",
+                resource_type="alert_rule",
+                resource_id=str(row["id"]),
+                actor=actor,
+                new_values=dict(definition),
+            ),
+        )
         return "created"
     if old["definition"] == dict(definition):
         return "unchanged"
@@ -46,8 +54,17 @@ def save_rule(
         "updated_at = now(), updated_by = %s WHERE id = %s",
         (Jsonb(dict(definition)), enabled, interval_s, actor, old["id"]),
     )
-    audit.record(conn, action="alert_rule.update", resource_type="alert_rule", resource_id=str(old["id"]),
-                 actor=actor, old_values=old["definition"], new_values=dict(definition))  # fmt: skip
+    audit.record(
+        conn,
+        audit.AuditEntry(
+            action="alert_rule.update",
+            resource_type="alert_rule",
+            resource_id=str(old["id"]),
+            actor=actor,
+            old_values=old["definition"],
+            new_values=dict(definition),
+        ),
+    )
     return "updated"
 
 
@@ -69,8 +86,16 @@ def save_channel(
             "INSERT INTO alert_channels (name, type, config, secret) VALUES (%s, %s, %s, %s) RETURNING id",
             (name, type_, Jsonb(dict(config)), secret),
         ).fetchone()
-        audit.record(conn, action="alert_channel.create", resource_type="alert_channel", resource_id=str(row["id"]),
-                     actor=actor, new_values=described)  # fmt: skip
+        audit.record(
+            conn,
+            audit.AuditEntry(
+                action="alert_channel.create",
+                resource_type="alert_channel",
+                resource_id=str(row["id"]),
+                actor=actor,
+                new_values=described,
+            ),
+        )
         return "created"
     secret_changes = secret is not None and secret != old["secret"]
     if old["type"] == type_ and old["config"] == dict(config) and not secret_changes:
@@ -80,9 +105,17 @@ def save_channel(
         "WHERE id = %s",
         (type_, Jsonb(dict(config)), secret, old["id"]),
     )
-    audit.record(conn, action="alert_channel.update", resource_type="alert_channel", resource_id=str(old["id"]),
-                 actor=actor, old_values={"type": old["type"], **old["config"]},
-                 new_values={**described, **({"secret": "changed"} if secret_changes else {})})  # fmt: skip
+    audit.record(
+        conn,
+        audit.AuditEntry(
+            action="alert_channel.update",
+            resource_type="alert_channel",
+            resource_id=str(old["id"]),
+            actor=actor,
+            old_values={"type": old["type"], **old["config"]},
+            new_values={**described, **({"secret": "changed"} if secret_changes else {})},
+        ),
+    )
     return "updated"
 
 
@@ -244,8 +277,15 @@ def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: date
         "INSERT INTO alert_incident_events (incident_id, at, kind, actor) VALUES (%s, %s, 'acknowledge', %s)",
         (incident_id, at, actor),
     )
-    audit.record(conn, action="alert_incident.acknowledge", resource_type="alert_incident",
-                 resource_id=str(incident_id), actor=actor)  # fmt: skip
+    audit.record(
+        conn,
+        audit.AuditEntry(
+            action="alert_incident.acknowledge",
+            resource_type="alert_incident",
+            resource_id=str(incident_id),
+            actor=actor,
+        ),
+    )
     return row
 
 
@@ -262,9 +302,21 @@ def create_silence(
         "RETURNING id",
         (Jsonb(dict(matchers)), starts_at, ends_at, author, comment),
     ).fetchone()["id"]
-    audit.record(conn, action="alert_silence.create", resource_type="alert_silence", resource_id=str(silence_id),
-                 actor=author, new_values={"matchers": dict(matchers), "starts_at": starts_at.isoformat(),
-                                           "ends_at": ends_at.isoformat(), "comment": comment})  # fmt: skip
+    audit.record(
+        conn,
+        audit.AuditEntry(
+            action="alert_silence.create",
+            resource_type="alert_silence",
+            resource_id=str(silence_id),
+            actor=author,
+            new_values={
+                "matchers": dict(matchers),
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "comment": comment,
+            },
+        ),
+    )
     return silence_id
 
 
