@@ -97,6 +97,12 @@ def _compression(raw: str) -> str:
     return raw
 
 
+def _worker_class(raw: str) -> str:
+    if raw not in {"gevent", "gthread"}:
+        raise ValueError("must be gevent (a greenlet per connection) or gthread (a thread per connection)")
+    return raw
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -122,6 +128,9 @@ class Settings:
     collector_port: int
     collector_workers: int
     collector_threads: int
+    collector_worker_class: str
+    collector_body_timeout_s: float
+    collector_max_worker_rss_mb: int
     dashboard_host: str
     dashboard_port: int
     retention_days: int
@@ -161,6 +170,9 @@ class Settings:
             collector_port=_env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env),
             collector_workers=_env("LOOKOUT_COLLECTOR_WORKERS", str(min(4, os.cpu_count() or 1)), _positive_int, env),
             collector_threads=_env("LOOKOUT_COLLECTOR_THREADS", "16", _positive_int, env),
+            collector_worker_class=_env("LOOKOUT_COLLECTOR_WORKER_CLASS", "gevent", _worker_class, env),
+            collector_body_timeout_s=_env("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "30", _positive_float, env),
+            collector_max_worker_rss_mb=_env("LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB", "300", _positive_int, env),
             dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
             dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
