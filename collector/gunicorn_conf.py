@@ -10,11 +10,13 @@ use both cores for the JSON work the GIL serialises. Every value comes from
 own GUNICORN_CMD_ARGS still overrides them.
 
 Memory: the RSS that large bodies left behind was glibc keeping freed memory,
-not live objects (a malloc_trim gave it back). Each worker therefore fixes the
-mmap threshold (a freed 5 MB buffer goes back to the system at once instead of
-raising the threshold and staying in the heap), limits malloc arenas, and
-trims the heap every few seconds; a worker still above
-LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB after a trim is recycled as a backstop.
+not live objects: with the mmap threshold fixed (MALLOC_MMAP_THRESHOLD_) the
+same requests left nothing behind. glibc raises the threshold to the size of
+each freed large buffer, so later 5 MB buffers came from the heap and stayed
+there. Each worker therefore fixes the threshold, limits malloc arenas (one per
+thread under gthread otherwise) and trims the heap every few seconds; a worker
+still above LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB after a trim is recycled as a
+backstop.
 """
 
 import ctypes
