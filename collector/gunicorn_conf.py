@@ -34,7 +34,8 @@ bind = f"{_settings.collector_host}:{_settings.collector_port}"
 workers = _settings.collector_workers
 worker_class = _settings.collector_worker_class
 threads = _settings.collector_threads  # gthread only; a gevent worker serves each connection in a greenlet
-# Bounded so a slow client cannot hold a worker for long; Kafka waits are bounded separately.
+# A worker silent this long (a greenlet that never yields, a stuck thread) is restarted. Slow clients are
+# bounded by LOOKOUT_COLLECTOR_BODY_TIMEOUT_S (collector/intake.py), Kafka waits by the produce timeout.
 timeout = 30
 graceful_timeout = 20
 keepalive = 15
