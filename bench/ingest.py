@@ -108,8 +108,9 @@ class Sample:
 class _Client:
     """One keep-alive connection; reconnects after an error."""
 
-    def __init__(self, port: int, key: str) -> None:
+    def __init__(self, port: int, key: str, timeout_s: float = 30.0) -> None:
         self.port = port
+        self.timeout_s = timeout_s
         self.headers = {
             "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
@@ -120,7 +121,7 @@ class _Client:
     def post(self, body: bytes) -> tuple[int, int]:
         try:
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_s)
             self.conn.request("POST", "/v1/events", body=body, headers=self.headers)
             response = self.conn.getresponse()
             payload = response.read()
@@ -204,9 +205,15 @@ def closed_loop(
 
 
 def open_loop(
-    port: int, key: str, bodies: Sequence[bytes], rate_rps: float, pool: int, warmup: float, duration: float
+    port: int, key: str, bodies: Sequence[bytes], rate_rps: float, pool: int, warmup: float, duration: float,
+    timeout_s: float = 30.0,
 ) -> Window:
-    """Requests due every 1/rate s; latency counted from when each was due, not when it was sent."""
+    """Requests due every 1/rate s; latency counted from when each was due, not when it was sent.
+
+    A request not answered within ``timeout_s`` counts as a failure (status 0), and so does one still
+    waiting for a free connection that long after it was due: a server that stops answering ends the
+    window about ``timeout_s`` late instead of after every queued request timed out in turn.
+    """
     due: queue.Queue[tuple[int, float] | None] = queue.Queue()
     window = Window(duration)
     lock = threading.Lock()
@@ -214,7 +221,7 @@ def open_loop(
     measure_from, measure_to = start + warmup, start + warmup + duration
 
     def worker() -> None:
-        client = _Client(port, key)
+        client = _Client(port, key, timeout_s)
         local: list[Sample] = []
         while True:
             item = due.get()
@@ -222,7 +229,10 @@ def open_loop(
                 break
             i, scheduled = item
             sent = time.monotonic()
-            status, accepted = client.post(bodies[i % len(bodies)])
+            if sent - scheduled > timeout_s:
+                status, accepted = 0, 0
+            else:
+                status, accepted = client.post(bodies[i % len(bodies)])
             done = time.monotonic()
             if measure_from <= scheduled < measure_to:
                 local.append(Sample(scheduled, sent, done, status, accepted))

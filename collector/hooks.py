@@ -40,8 +40,10 @@ def _teardown(_exc: BaseException | None) -> None:
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
     response.headers.update(SECURITY_HEADERS)
-    if response.status_code >= 400:
-        intake.discard_unread_body()  # before the answer is sent: the client may still be writing
+    # Before the answer is sent: the client may still be writing. Not after a 408: that client is the
+    # one too slow to wait for, and gunicorn closes its connection after the answer.
+    if response.status_code >= 400 and response.status_code != 408:
+        intake.discard_unread_body()
     if request.path.startswith("/v1/"):
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         prometheus.REQUEST_SECONDS.labels(request.path).observe(elapsed)

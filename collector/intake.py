@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,18 +72,56 @@ def authenticate() -> Principal:
 
 
 def read_body() -> bytes:
-    """The raw body, at most ``max_body_bytes`` long."""
-    limit = settings().max_body_bytes
+    """The raw body, at most ``max_body_bytes`` long, received within ``collector_body_timeout_s`` (else 408)."""
+    config = settings()
+    limit = config.max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
         raise ApiError(413, f"body of {declared} bytes is larger than the limit of {limit}")
+    deadline = _BodyDeadline(request.environ.get("gunicorn.socket"), config.collector_body_timeout_s)
     try:
         data = request.stream.read(limit + 1)
     except BODY_READ_ERRORS as exc:
-        raise ApiError(400, f"could not read the request body: {exc or type(exc).__name__}") from None
+        if not deadline.expired:
+            raise ApiError(400, f"could not read the request body: {exc or type(exc).__name__}") from None
+    finally:
+        deadline.cancel()
+    # Checked after a read that succeeded too: a body cut short at the deadline may read as a short one.
+    if deadline.expired:
+        raise ApiError(408, f"the request body was not received within {config.collector_body_timeout_s:g} s; "
+                            "send it faster or in smaller requests")
     if len(data) > limit:
         raise ApiError(413, f"body is larger than the limit of {limit} bytes")
     return data
+
+
+class _BodyDeadline:
+    """Ends the reading of a body at a deadline, however the client sends it.
+
+    A socket timeout is not enough: gunicorn's body read returns only once it has every byte asked for, so
+    a client trickling a byte a second never lets one receive time out. Shutting the socket's reading
+    side ends a read at once (it sees the end of the stream) and gunicorn closes the connection after
+    the answer. A timer is a greenlet under the gevent worker, a thread under gthread.
+    """
+
+    def __init__(self, sock: socket.socket | None, seconds: float) -> None:
+        self.expired = False
+        self._timer: threading.Timer | None = None
+        if sock is not None:  # None outside gunicorn (Werkzeug's server in tests): no deadline
+            self._timer = threading.Timer(seconds, self._expire, (sock,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self, sock: socket.socket) -> None:
+        self.expired = True
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass  # the client is gone already
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def discard_unread_body() -> None:

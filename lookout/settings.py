@@ -117,6 +117,12 @@ def _public_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _worker_class(raw: str) -> str:
+    if raw not in {"gevent", "gthread"}:
+        raise ValueError("must be gevent (a greenlet per connection) or gthread (a thread per connection)")
+    return raw
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -142,6 +148,9 @@ class Settings:
     collector_port: int
     collector_workers: int
     collector_threads: int
+    collector_worker_class: str
+    collector_body_timeout_s: float
+    collector_max_worker_rss_mb: int
     dashboard_host: str
     dashboard_port: int
     secret_key: str
@@ -223,6 +232,11 @@ class Settings:
             login_ip_window_s=_env("LOOKOUT_LOGIN_IP_WINDOW_S", "900", _positive_int, env),
             password_hash_time_cost=_env("LOOKOUT_PASSWORD_HASH_TIME_COST", "3", _positive_int, env),
             password_hash_memory_kib=_env("LOOKOUT_PASSWORD_HASH_MEMORY_KIB", "65536", _positive_int, env),
+            collector_worker_class=_env("LOOKOUT_COLLECTOR_WORKER_CLASS", "gevent", _worker_class, env),
+            collector_body_timeout_s=_env("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "30", _positive_float, env),
+            collector_max_worker_rss_mb=_env("LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB", "300", _positive_int, env),
+            dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
+            dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
