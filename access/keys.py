@@ -66,8 +66,22 @@ def parse_rate(raw: str | None) -> int | None:
     return int(number)
 
 
+def check_default_kind(default_kind: str, scopes: list[str]) -> str:
+    """The kind given to events that name none: one the key may send."""
+    if default_kind not in KINDS:
+        raise KeyManagementError(f"unknown default kind {default_kind!r}: choose from {', '.join(KINDS)}")
+    if default_kind not in scopes:
+        raise KeyManagementError(f"default kind {default_kind!r} is not among the key's scopes ({', '.join(scopes)})")
+    return default_kind
+
+
 def create_key(
-    settings: Settings, name: str, scopes: list[str], rate_limit_per_s: int | None, actor: str | None = None
+    settings: Settings,
+    name: str,
+    scopes: list[str],
+    rate_limit_per_s: int | None,
+    actor: str | None = None,
+    default_kind: str = "log",
 ) -> CreatedKey:
     secret = generate_api_key()
     with postgres.connect(settings.postgres_dsn) as conn:
@@ -79,6 +93,7 @@ def create_key(
                 prefix=display_prefix(secret),
                 scopes=scopes,
                 rate_limit_per_s=rate_limit_per_s,
+                default_kind=default_kind,
             )
         except psycopg.errors.UniqueViolation:
             raise KeyManagementError(f"an active key named {name!r} already exists") from None
@@ -88,7 +103,13 @@ def create_key(
             resource_type="api_key",
             resource_id=str(key.id),
             actor=actor or _actor(),
-            new_values={"name": name, "scopes": scopes, "rate_limit_per_s": rate_limit_per_s, "prefix": key.prefix},
+            new_values={
+                "name": name,
+                "scopes": scopes,
+                "rate_limit_per_s": rate_limit_per_s,
+                "default_kind": default_kind,
+                "prefix": key.prefix,
+            },
         )
     return CreatedKey(key, secret)
 

@@ -17,6 +17,7 @@ class ApiKey:
     rate_limit_per_s: int | None
     created_at: datetime
     revoked_at: datetime | None
+    default_kind: str = "log"
 
     @classmethod
     def from_row(cls, row: dict) -> ApiKey:
@@ -28,10 +29,11 @@ class ApiKey:
             rate_limit_per_s=row["rate_limit_per_s"],
             created_at=row["created_at"],
             revoked_at=row["revoked_at"],
+            default_kind=row["default_kind"],
         )
 
 
-_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at"
+_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at, default_kind"
 
 
 def insert(
@@ -43,11 +45,12 @@ def insert(
     scopes: list[str],
     rate_limit_per_s: int | None,
     created_by: int | None = None,
+    default_kind: str = "log",
 ) -> ApiKey:
     row = conn.execute(
-        f"INSERT INTO api_keys (name, key_hash, prefix, scopes, rate_limit_per_s, created_by) "
-        f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (name, key_hash, prefix, scopes, rate_limit_per_s, created_by),
+        f"INSERT INTO api_keys (name, key_hash, prefix, scopes, rate_limit_per_s, created_by, default_kind) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (name, key_hash, prefix, scopes, rate_limit_per_s, created_by, default_kind),
     ).fetchone()
     assert row is not None
     return ApiKey.from_row(row)
