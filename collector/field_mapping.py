@@ -8,8 +8,9 @@ unknown field lands in metadata under its own name, a missing ``kind`` is an err
 Rules, in the order a document is read:
 
 * ``kind``: the document's own, else the API key's default kind.
-* Each contract name below takes the first alias present, looked up flat (``"log.level"``) and then
-  nested (``{"log": {"level": ...}}``, as ECS and pino write them); later aliases stay in metadata.
+* Each contract name below takes the first alias present, looked up flat (``"log.level"``), then in any
+  case (syslog-ng writes ``MESSAGE``), then nested (``{"log": {"level": ...}}``, as ECS and pino write
+  them); later aliases stay in metadata.
 * ``timestamp``: RFC 3339 (a time without an offset is UTC, as Elasticsearch reads it), or an epoch
   number (or digit string) whose magnitude says its unit: seconds (Fluent Bit's float included),
   milliseconds, microseconds or nanoseconds. Absent: the time the collector received it, as
@@ -30,11 +31,13 @@ from collections.abc import Mapping
 
 from lookout.contract import KINDS, columns_for
 
+# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties).
 MESSAGE = ("message", "msg", "log", "short_message")
-TIMESTAMP = ("timestamp", "@timestamp", "time", "ts", "date")
-LEVEL = ("level", "severity", "log.level", "levelname")
+# isodate before date: syslog-ng's DATE is the BSD form without a year.
+TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date")
+LEVEL = ("level", "severity", "log.level", "levelname", "priority", "syslogseverity-text")
 INSTANCE = ("instance", "host", "hostname", "host.name")
-SERVICE = ("service", "service.name", "app", "appname", "logger")
+SERVICE = ("service", "service.name", "app", "appname", "logger", "app-name", "program", "programname")
 REQUEST_ID = ("request_id", "req.id")
 CORRELATION_ID = ("correlation_id", "trace_id")
 DEFAULT_LEVEL = "info"
@@ -139,9 +142,10 @@ def clean_service(name: str) -> str:
 def _take(doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...]) -> object | None:
     """Remove and return the first alias present with a usable type; nested objects are copied, not changed."""
     for alias in aliases:
-        value = doc.get(alias)
-        if value is not None and isinstance(value, types) and type(value) is not bool:
-            del doc[alias]
+        name = alias if alias in doc else _any_case(doc, alias)
+        value = doc.get(name) if name is not None else None
+        if _usable(value, types):
+            del doc[name]  # type: ignore[arg-type]
             return value
         head, dot, rest = alias.partition(".")
         if not dot:
@@ -150,11 +154,23 @@ def _take(doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[
         if type(parent) is not dict:
             continue
         value = parent.get(rest)
-        if value is not None and isinstance(value, types) and type(value) is not bool:
+        if _usable(value, types):
             remaining = {k: v for k, v in parent.items() if k != rest}
             if remaining:
                 doc[head] = remaining
             else:
                 del doc[head]
             return value
+    return None
+
+
+def _usable(value: object, types: type | tuple[type, ...]) -> bool:
+    # An empty string names nothing (syslog-ng writes PROGRAM "" for a line without one): the next alias may.
+    return value is not None and value != "" and isinstance(value, types) and type(value) is not bool
+
+
+def _any_case(doc: dict[str, object], alias: str) -> str | None:
+    for name in doc:
+        if len(name) == len(alias) and name.lower() == alias:
+            return name
     return None

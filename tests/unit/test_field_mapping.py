@@ -75,6 +75,16 @@ def test_levels(value: object, expected: object) -> None:
         ({"message": "a", "msg": "b", "service": "s", "metadata": {"k": 1}, "extra": True},
          {"kind": "log", "level": "info", "message": "a", "service": "s", "timestamp": NOW_MS,
           "metadata": {"k": 1, "msg": "b", "extra": True}}),
+        # syslog-ng's $(format-json --scope rfc5424 --key ISODATE): upper-case names, a BSD DATE beside ISODATE
+        ({"PROGRAM": "cron", "PRIORITY": "err", "PID": "42", "MESSAGE": "job failed", "HOST": "box",
+          "FACILITY": "cron", "ISODATE": "2025-12-01T10:00:00+00:00", "DATE": "Dec  1 10:00:00"},
+         {"kind": "log", "level": "err", "message": "job failed", "service": "cron", "instance": "box",
+          "timestamp": "2025-12-01T10:00:00+00:00",
+          "metadata": {"PID": "42", "FACILITY": "cron", "DATE": "Dec  1 10:00:00"}}),
+        # an empty value names nothing: the next alias is used and the empty one stays in metadata
+        ({"service": "", "app": "a", "message": "m"},
+         {"kind": "log", "level": "info", "message": "m", "service": "a", "timestamp": NOW_MS,
+          "metadata": {"service": ""}}),
         # a metadata that is not an object is kept, under its name
         ({"message": "a", "service": "s", "metadata": "text"},
          {"kind": "log", "level": "info", "message": "a", "service": "s", "timestamp": NOW_MS,
