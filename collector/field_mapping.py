@@ -62,28 +62,30 @@ def map_document(
 ) -> dict[str, object]:
     """A raw event for :func:`lookout.contract.validate_event` built from a foreign log document."""
     doc = dict(document)
+    # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
+    any_case = not "".join(doc).islower()  # one C call; a document with no cased letter at all scans
     kind = doc.pop("kind", None)
     if type(kind) is not str or not kind:
         kind = default_kind
     event: dict[str, object] = {"kind": kind}
 
-    message = _take(doc, MESSAGE, str)
+    message = _take(doc, MESSAGE, str, any_case)
     if message is not None:
         event["message"] = message
-    timestamp = _take(doc, TIMESTAMP, (str, int, float))
+    timestamp = _take(doc, TIMESTAMP, (str, int, float), any_case)
     event["timestamp"] = received_ms if timestamp is None else normalize_timestamp(timestamp)
-    level = _take(doc, LEVEL, (str, int))
+    level = _take(doc, LEVEL, (str, int), any_case)
     event["level"] = DEFAULT_LEVEL if level is None else normalize_level(level)
-    instance = _take(doc, INSTANCE, str)
+    instance = _take(doc, INSTANCE, str, any_case)
     if instance is not None:
         event["instance"] = instance
-    service = _take(doc, SERVICE, str)
+    service = _take(doc, SERVICE, str, any_case)
     if service is None:
         service = fallback_service
     if service is not None:
         event["service"] = clean_service(service)
     for target, aliases in (("request_id", REQUEST_ID), ("correlation_id", CORRELATION_ID)):
-        value = _take(doc, aliases, (str, int))
+        value = _take(doc, aliases, (str, int), any_case)
         if value is not None:
             event[target] = str(value)
 
@@ -139,10 +141,12 @@ def clean_service(name: str) -> str:
     return _SERVICE_UNSAFE.sub("_", name)[:128]
 
 
-def _take(doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...]) -> object | None:
+def _take(
+    doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...], any_case: bool
+) -> object | None:
     """Remove and return the first alias present with a usable type; nested objects are copied, not changed."""
     for alias in aliases:
-        name = alias if alias in doc else _any_case(doc, alias)
+        name = alias if alias in doc or not any_case else _any_case(doc, alias)
         value = doc.get(name) if name is not None else None
         if _usable(value, types):
             del doc[name]  # type: ignore[arg-type]
