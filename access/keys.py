@@ -81,8 +81,11 @@ def create_key(
     scopes: list[str],
     rate_limit_per_s: int | None,
     actor: str | None = None,
-    default_kind: str = "log",
+    default_kind: str | None = None,
 ) -> CreatedKey:
+    """``default_kind`` None means log (whatever the scopes: a key that may not send logs then has every
+    event without a kind refused, naming the kind)."""
+    default_kind = "log" if default_kind is None else check_default_kind(default_kind, scopes)
     secret = generate_api_key()
     with postgres.connect(settings.postgres_dsn) as conn:
         try:

@@ -114,10 +114,12 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from access import keys
 
     if args.action == "create":
-        scopes = keys.parse_scopes(args.scopes)
-        default_kind = "log" if args.default_kind is None else keys.check_default_kind(args.default_kind, scopes)
         created = keys.create_key(
-            settings, args.name, scopes, keys.parse_rate(args.rate_limit), default_kind=default_kind
+            settings,
+            args.name,
+            keys.parse_scopes(args.scopes),
+            keys.parse_rate(args.rate_limit),
+            default_kind=args.default_kind,
         )
         _err(f"created API key {created.key.id} '{created.key.name}' with scopes {','.join(created.key.scopes)}")
         _err("this is the only time the key is shown; store it now:")
