@@ -7,7 +7,8 @@ unknown field lands in metadata under its own name, a missing ``kind`` is an err
 
 Rules, in the order a document is read:
 
-* ``kind``: the document's own, else the API key's default kind.
+* ``kind``: the document's own when it is one of Lookout's kinds, else the API key's default kind (another
+  tool's ``kind`` value then stays in metadata).
 * Each contract name below takes the first alias present, looked up flat (``"log.level"``), then in any
   case (syslog-ng writes ``MESSAGE``), then nested (``{"log": {"level": ...}}``, as ECS and pino write
   them); later aliases stay in metadata.
@@ -64,9 +65,12 @@ def map_document(
     doc = dict(document)
     # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
     any_case = not "".join(doc).islower()  # one C call; a document with no cased letter at all scans
-    kind = doc.pop("kind", None)
-    if type(kind) is not str or not kind:
-        kind = default_kind
+    kind = doc.get("kind")
+    if type(kind) is str and kind.lower() in _COLUMNS:
+        kind = kind.lower()
+        del doc["kind"]
+    else:
+        kind = default_kind  # another tool's own "kind" (Kubernetes' "Pod"...) stays in metadata
     event: dict[str, object] = {"kind": kind}
 
     message = _take(doc, MESSAGE, str, any_case)

@@ -107,6 +107,8 @@ def test_kind_comes_from_the_document_else_the_key_default() -> None:
     assert event["kind"] == "api_metric"
     assert validate_event(event, NOW_MS).fields["endpoint"] == "/pay"
     assert mapped({"kind": "security_event", "service": "a"}, default_kind="api_metric")["kind"] == "security_event"
+    pod = mapped({"kind": "Pod", "message": "m"})
+    assert pod["kind"] == "log" and pod["metadata"] == {"kind": "Pod"}
 
 
 def test_route_fallback_service_applies_only_when_the_document_has_none() -> None:
