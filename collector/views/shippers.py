@@ -3,8 +3,9 @@ send them (Vector's ``http`` sink, Fluent Bit's ``http`` output, syslog-ng's ``h
 ``omhttp``), mapped through collector.field_mapping; the service in the path is used for records that
 name none.
 
-Answered like ``POST /v1/events``: 202 with per-record errors, so a batch with some bad records is not
-resent (these tools retry any answer outside 2xx, which would store the good records twice).
+Answered with the body of ``POST /v1/events`` (accepted, rejected, per-record errors) but status 200, even
+when some records were refused: these tools resend a batch on any other status, which would store its good
+records twice, and winston's Http transport counts anything but 200 as a failure.
 """
 
 from __future__ import annotations
@@ -47,6 +48,5 @@ def ingest_json(service: str | None = None) -> Response:
     ]
     accepted = intake.accept(items, principal)
     response = jsonify(accepted.result.body())
-    response.status_code = 202
     response.headers.update(accepted.rate_headers)
     return response

@@ -4,12 +4,8 @@ python-logging-loki (JSON, both its emitter versions) -> collector -> Kafka -> p
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import cramjam
 import logging_loki
@@ -18,22 +14,9 @@ import pytest
 import requests
 
 from tests.integration.conftest import eventually
+from tests.integration.node_clients import install_node_clients, run_node  # noqa: F401 (the node_clients fixture)
 
 pytestmark = pytest.mark.integration
-
-NODE_CLIENTS = Path(__file__).parent / "node"
-
-
-@pytest.fixture(scope="session")
-def node_clients(test_home: Path) -> Path:
-    """The pinned Node.js clients, installed from the lockfile into the test home."""
-    target = test_home / "node"
-    target.mkdir()
-    for name in ("package.json", "package-lock.json", "winston_loki.js"):
-        shutil.copy(NODE_CLIENTS / name, target / name)
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=target, check=True, capture_output=True, timeout=300)
-    return target
-
 
 def _logs(dashboards_url: str, query_key: str, **params: str) -> list[dict]:
     r = requests.get(f"{dashboards_url}/api/v1/logs", params=params,
@@ -52,13 +35,8 @@ def _push(collector_url: str, key: str | None, body: bytes, content_type: str) -
 @pytest.mark.parametrize("json_body", [False, True], ids=["protobuf", "json"])
 def test_winston_loki(node_clients, collector_url, dashboards_url, ingest_key, query_key, json_body):
     marker = uuid.uuid4().hex[:10]
-    run = subprocess.run(
-        ["node", "winston_loki.js"],
-        cwd=node_clients,
-        env={**os.environ, "LOOKOUT_URL": collector_url, "LOOKOUT_KEY": ingest_key, "MARKER": marker,
-             "LOKI_JSON": "1" if json_body else "0"},
-        capture_output=True, text=True, timeout=60,
-    )
+    run = run_node(node_clients, "winston_loki.js", LOOKOUT_URL=collector_url, LOOKOUT_KEY=ingest_key, MARKER=marker,
+                   LOKI_JSON="1" if json_body else "0")
     assert run.returncode == 0, run.stderr
     rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="winston-shop", q=marker)) == 2
                       and found, timeout_s=30)

@@ -1,6 +1,7 @@
 """``POST /v1/json[/<service>]`` end to end: Debian's syslog-ng with its ``http()`` destination forwarding a
-line written to a file, and the request bodies of Vector's ``http`` sink and Fluent Bit's ``http`` output
-(neither installs here) in the shapes their documentation shows -> Kafka -> pipeline -> ``GET /api/v1/logs``."""
+line written to a file, winston's built-in Http transport, and the request bodies of Vector's ``http`` sink
+and Fluent Bit's ``http`` output (neither installs here) in the shapes their documentation shows -> Kafka
+-> pipeline -> ``GET /api/v1/logs``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import eventually
+from tests.integration.node_clients import install_node_clients, run_node  # noqa: F401 (the node_clients fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +86,19 @@ def test_syslog_ng_http_destination(tmp_path: Path, collector_url, dashboards_ur
     assert row["metadata"]["PID"] == "4242"
 
 
+def test_winston_http_transport(node_clients, collector_url, dashboards_url, ingest_key, query_key):
+    marker = uuid.uuid4().hex[:10]
+    run = run_node(node_clients, "winston_http.js", LOOKOUT_URL=collector_url, LOOKOUT_KEY=ingest_key, MARKER=marker)
+    assert run.returncode == 0, run.stderr
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="winston-api", q=marker)) == 2
+                      and found, timeout_s=30)
+    by_level = {row["level"]: row for row in rows}
+    assert by_level["warn"]["message"] == f"refund slow {marker}"
+    assert by_level["warn"]["metadata"] == {"orderId": 17}
+    assert by_level["warn"]["instance"] == "node-2"
+    assert by_level["debug"]["message"] == f"refund done {marker}"
+
+
 def test_vector_http_sink_json_and_ndjson(collector_url, dashboards_url, ingest_key, query_key):
     marker = uuid.uuid4().hex[:10]
     now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".123456789Z"
@@ -95,10 +110,10 @@ def test_vector_http_sink_json_and_ndjson(collector_url, dashboards_url, ingest_
          "timestamp": now},
     ]
     assert _post(collector_url, ingest_key, orjson.dumps(events[:1]), "/v1/json/vector-app",
-                 **{"Content-Type": "application/json"}).status_code == 202
+                 **{"Content-Type": "application/json"}).status_code == 200
     r = _post(collector_url, ingest_key, gzip.compress(orjson.dumps(events[1]) + b"\n"), "/v1/json/vector-app",
               **{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
-    assert r.status_code == 202 and r.json() == {"accepted": 1, "rejected": 0, "errors": []}
+    assert r.status_code == 200 and r.json() == {"accepted": 1, "rejected": 0, "errors": []}
     rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="vector-app", q=marker)) == 2
                       and found, timeout_s=30)
     assert {row["instance"] for row in rows} == {"vec-1"}
@@ -115,17 +130,17 @@ def test_fluent_bit_http_output(collector_url, dashboards_url, ingest_key, query
     body = {"json": b"[" + b",".join(records) + b"]", "json_lines": b"\n".join(records) + b"\n",
             "json_stream": b"".join(records)}[framing]
     r = _post(collector_url, ingest_key, body, "/v1/json/fluent-app", **{"Content-Type": "application/json"})
-    assert r.status_code == 202 and r.json()["accepted"] == 2, r.text
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
     rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="fluent-app", q=marker)) == 2
                       and found, timeout_s=30)
     assert sorted(row["message"] for row in rows) == [f"{framing} line 0 {marker}", f"{framing} line 1 {marker}"]
     assert all(row["level"] == "info" for row in rows)
 
 
-def test_bad_records_are_refused_alone_with_a_202(collector_url, ingest_key):
+def test_bad_records_are_refused_alone_with_a_200(collector_url, ingest_key):
     body = b'{"message": "good", "service": "s"}\n{broken\n42\n{"service": "s"}\n'
     r = _post(collector_url, ingest_key, body)
-    assert r.status_code == 202
+    assert r.status_code == 200
     answer = r.json()
     assert answer["accepted"] == 1 and answer["rejected"] == 3
     errors = {e["index"]: e["error"] for e in answer["errors"]}
