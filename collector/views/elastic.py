@@ -1,6 +1,7 @@
-"""The Elasticsearch endpoints shippers call: ``GET|HEAD /``, ``GET /_license``, ``GET /_xpack`` and
-``POST [/{index}]/_bulk``, answered in Elasticsearch's shapes so its official clients, Filebeat, Logstash
-and the Winston and pino transports write to Lookout by changing only their URL and key.
+"""The Elasticsearch endpoints shippers call: ``GET|HEAD /``, ``GET /_license``, ``GET /_xpack``,
+``POST [/{index}]/_refresh`` (a no-op) and ``POST|PUT [/{index}]/_bulk``, answered in Elasticsearch's
+shapes so its official clients, Filebeat, Logstash and the Winston and pino transports write to Lookout by
+changing only their URL and key.
 
 Every answer carries ``X-Elastic-Product: Elasticsearch``, which the official clients (8 and later) check
 before they trust a response; every refusal has Elasticsearch's error shape, its 401 included.
@@ -57,6 +58,15 @@ def xpack() -> Response:
             "features": {},
         }
     )
+
+
+# Clients' bulk helpers (pino-elasticsearch's, through the JavaScript client) refresh the index when done.
+# Lookout has nothing to refresh: an event is searchable once the pipeline has written it.
+@blueprint.route("/_refresh", methods=["POST", "GET"])
+@blueprint.route("/<index>/_refresh", methods=["POST", "GET"])
+def refresh(index: str | None = None) -> Response:
+    _authenticate()
+    return jsonify({"_shards": {"total": 1, "successful": 1, "failed": 0}})
 
 
 # Elasticsearch takes PUT as well as POST here, and its Python client 9 sends PUT.

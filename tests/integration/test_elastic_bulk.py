@@ -1,4 +1,5 @@
-"""The Elasticsearch ``_bulk`` subset, end to end with the official Python client (``helpers.bulk``):
+"""The Elasticsearch ``_bulk`` subset, end to end with the official Python client (``helpers.bulk``) and
+pino-elasticsearch (the official JavaScript client's bulk helper):
 client -> collector -> Kafka -> pipeline -> ClickHouse -> ``GET /api/v1/logs``."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from access import keys
 from tests.integration.conftest import eventually
+from tests.integration.node_clients import install_node_clients, run_node  # noqa: F401 (the node_clients fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +81,20 @@ def test_official_client_bulk_lands_in_the_right_columns(collector_url, dashboar
     assert (db[0]["level"], db[0]["message"], db[0]["instance"], db[0]["request_id"]) == (
         "warn", f"slow query {marker}", "db-1", "r-1"
     )
+
+
+def test_pino_elasticsearch(node_clients, collector_url, dashboards_url, ingest_key, query_key):
+    marker = uuid.uuid4().hex[:10]
+    run = run_node(node_clients, "pino_elasticsearch.js", LOOKOUT_URL=collector_url, LOOKOUT_KEY=ingest_key,
+                   MARKER=marker)
+    assert run.returncode == 0, run.stderr
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="pino-shop", q=marker)) == 2
+                      and found, timeout_s=30)
+    by_level = {row["level"]: row for row in rows}
+    assert by_level["error"]["message"] == f"stock sync failed {marker}"
+    assert by_level["error"]["request_id"] == "req-9"
+    assert by_level["error"]["instance"] and "pid" in by_level["error"]["metadata"]
+    assert by_level["debug"]["message"] == f"stock sync retried {marker}"
 
 
 def test_a_bad_document_fails_alone_with_its_item_status(collector_url, dashboards_url, ingest_key, query_key):
