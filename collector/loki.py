@@ -9,7 +9,8 @@ Bodies, as Loki takes them:
   (, {structured metadata})]]}]}``, optionally gzipped, and the pre-0.4 form
   ``{"streams": [{"labels": "{a=\\"b\\"}", "entries": [{"ts": "<RFC 3339>", "line": "..."}]}]}``.
 
-Each entry becomes one event through :mod:`collector.field_mapping`: the line is the message, the labels
+Each entry becomes one event through :mod:`collector.field_mapping`: the line is the message (a line that
+is a JSON object is read as one, its fields over the labels, as LogQL's ``| json`` would), the labels
 and structured metadata are the document around it (``service``, ``app``, ``logger``, ``level``,
 ``severity``, ``host``... map to their columns; Loki's ``service_name``, ``job`` and ``detected_level``
 too), everything else lands in metadata. A stream or entry that cannot be read is refused alone.
@@ -205,11 +206,27 @@ def events(streams: list[Stream | BadItem], *, default_kind: str, received_ms: i
             if timestamp is None or type(line) is not str:
                 yield BadItem('each entry needs a timestamp and a string line: ["<epoch ns>", "<line>"]')
                 continue
-            document = {**labels, **metadata, "timestamp": timestamp, "message": line}
-            yield map_document(
+            parsed = _json_object(line)
+            # The entry's timestamp is Loki's truth; a JSON line's own fields come on top of the labels.
+            document = {**labels, **metadata, **parsed, "timestamp": timestamp} if parsed else {
+                **labels, **metadata, "timestamp": timestamp, "message": line}
+            event = map_document(
                 document, default_kind=default_kind, received_ms=received_ms,
                 fallback_service=str(fallback) if fallback is not None else None,
             )
+            event.setdefault("message", line)  # a JSON line with no message field: the line itself
+            yield event
+
+
+def _json_object(line: str) -> dict[str, object] | None:
+    """The fields of a line that is a JSON object (pino-loki and many loggers send one), else None."""
+    if not line.startswith("{"):
+        return None
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is dict else None
 
 
 def entry_count(streams: list[Stream | BadItem]) -> int:

@@ -1,4 +1,4 @@
-"""Loki's push API end to end with real clients: winston-loki (Node.js; snappy protobuf, and JSON) and
+"""Loki's push API end to end with real clients: winston-loki (Node.js; snappy protobuf, and JSON), pino-loki and
 python-logging-loki (JSON, both its emitter versions) -> collector -> Kafka -> pipeline -> ``GET /api/v1/logs``."""
 
 from __future__ import annotations
@@ -45,6 +45,21 @@ def test_winston_loki(node_clients, collector_url, dashboards_url, ingest_key, q
     assert by_level["error"]["instance"] == "node-1"
     assert by_level["error"]["metadata"] == {"env": "test"}
     assert by_level["info"]["message"].startswith(f"charge retried {marker}")
+
+
+def test_pino_loki(node_clients, collector_url, dashboards_url, ingest_key, query_key):
+    marker = uuid.uuid4().hex[:10]
+    run = run_node(node_clients, "pino_loki.js", LOOKOUT_URL=collector_url, LOOKOUT_KEY=ingest_key, MARKER=marker)
+    assert run.returncode == 0, run.stderr
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="pino-loki-api", q=marker)) == 2
+                      and found, timeout_s=30)
+    by_level = {row["level"]: row for row in rows}
+    # pino-loki sends pino's JSON as the line: its fields land in their columns
+    assert by_level["warn"]["message"] == f"cart abandoned {marker}"
+    assert by_level["warn"]["request_id"] == "req-3"
+    assert by_level["warn"]["instance"]  # pino's hostname, sent as a label
+    assert by_level["warn"]["metadata"]["cart"] == 12
+    assert by_level["debug"]["message"] == f"cart saved {marker}"
 
 
 @pytest.mark.parametrize("version", ["0", "1"])

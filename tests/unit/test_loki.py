@@ -104,3 +104,15 @@ def test_snappy_bomb_is_refused_before_inflating() -> None:
     body = bytes(cramjam.snappy.compress_raw(b"\0" * 1_000_000))
     with pytest.raises(BodyTooLarge):
         decode(body, "application/x-protobuf", 10_000)
+
+
+def test_a_json_line_is_read_as_fields_over_the_labels() -> None:
+    line = '{"level":50,"time":1,"pid":7,"msg":"boom","req":{"id":"r1"}}'
+    body = orjson.dumps({"streams": [{"stream": {"level": "error", "hostname": "h", "app": "api"},
+                                      "values": [[str(NS), line], [str(NS), '{"no": "message"}'], [str(NS), "{x"]]}]})
+    first, second, third = events(decode(body, "application/json", 0), default_kind="log", received_ms=0)
+    assert (first["message"], first["level"], first["timestamp"], first["request_id"], first["instance"]) == (
+        "boom", "error", NS // 10**6, "r1", "h")
+    assert first["metadata"] == {"pid": 7, "time": 1}
+    assert second["message"] == '{"no": "message"}' and second["metadata"] == {"no": "message"}
+    assert third["message"] == "{x"
