@@ -7,7 +7,8 @@ from action lines), while a broken document fails only its own item.
 
 A document becomes an event through :mod:`collector.field_mapping` with the index name as its service
 unless it names one; an ``_id`` that is a UUID becomes the event id, so a client's retry of the same
-document is written once.
+document is stored once (when the document carries its own timestamp: the warehouse deduplicates on
+event id and timestamp, and a document without one takes each attempt's arrival time).
 """
 
 from __future__ import annotations

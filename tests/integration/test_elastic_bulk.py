@@ -130,7 +130,9 @@ def test_a_bad_document_fails_alone_with_its_item_status(collector_url, dashboar
 def test_a_uuid_id_is_the_event_id_so_a_retry_is_written_once(collector_url, dashboards_url, ingest_key, query_key):
     marker = uuid.uuid4().hex[:10]
     event_id = str(uuid.uuid4())
-    body = _ndjson({"create": {"_index": "retry-test", "_id": event_id}}, {"message": f"once {marker}"})
+    # With its own timestamp: one without would take each attempt's arrival time, a different row.
+    document = {"message": f"once {marker}", "@timestamp": int(time.time() * 1000)}
+    body = _ndjson({"create": {"_index": "retry-test", "_id": event_id}}, document)
     for _ in range(2):
         r = requests.post(
             f"{collector_url}/_bulk", data=body, headers={**NDJSON, "Authorization": f"Bearer {ingest_key}"},
