@@ -30,12 +30,14 @@ class AuthUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: the key's id and name, what it may do, its rate limit."""
+    """Who sent a request: the key's id and name, what it may do, its rate limit, the kind of its
+    events that name none (on the routes that take other tools' formats)."""
 
     key_id: int
     name: str
     scopes: frozenset[str]
     rate_limit_per_s: int | None
+    default_kind: str = "log"
 
     def may_send(self, kind: str) -> bool:
         return kind in self.scopes
@@ -59,7 +61,11 @@ class ApiKeyAuthenticator:
         if cached is not None:
             return None if cached == _NEGATIVE else _principal_from_json(cached)
         found = self._lookup(key_hash)
-        principal = Principal(found.id, found.name, frozenset(found.scopes), found.rate_limit_per_s) if found else None
+        principal = (
+            Principal(found.id, found.name, frozenset(found.scopes), found.rate_limit_per_s, found.default_kind)
+            if found
+            else None
+        )
         # Unknown keys are cached too, so a client hammering with a bad key costs Redis, not PostgreSQL.
         self._cache_set(key_hash, _principal_to_json(principal) if principal else _NEGATIVE)
         return principal
@@ -109,10 +115,12 @@ def _principal_to_json(principal: Principal) -> bytes:
             "name": principal.name,
             "scopes": sorted(principal.scopes),
             "rate": principal.rate_limit_per_s,
+            "default_kind": principal.default_kind,
         }
     )
 
 
 def _principal_from_json(raw: bytes) -> Principal:
     data = orjson.loads(raw)
-    return Principal(data["id"], data["name"], frozenset(data["scopes"]), data["rate"])
+    # Entries cached before keys had a default kind expire within the cache TTL; until then they mean "log".
+    return Principal(data["id"], data["name"], frozenset(data["scopes"]), data["rate"], data.get("default_kind", "log"))

@@ -78,10 +78,27 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_default_kind(default_kind: str, scopes: list[str]) -> str:
+    """The kind given to events that name none: one the key may send."""
+    if default_kind not in KINDS:
+        raise AccessError(f"unknown default kind {default_kind!r}: choose from {', '.join(KINDS)}")
+    if default_kind not in scopes:
+        raise AccessError(f"default kind {default_kind!r} is not among the key's scopes ({', '.join(scopes)})")
+    return default_kind
+
+
 def create_key(
-    settings: Settings, name: str, scopes: list[str], rate_limit_per_s: int | None, actor: Actor | str | None = None
+    settings: Settings,
+    name: str,
+    scopes: list[str],
+    rate_limit_per_s: int | None,
+    actor: Actor | str | None = None,
+    default_kind: str | None = None,
 ) -> CreatedKey:
+    """``default_kind`` None means log (whatever the scopes: a key that may not send logs then has every
+    event without a kind refused, naming the kind)."""
     name, who = check_name(name), _as_actor(actor)
+    default_kind = "log" if default_kind is None else check_default_kind(default_kind, scopes)
     secret = generate_api_key()
 
     def mutate(conn: psycopg.Connection) -> Change[CreatedKey]:
@@ -94,10 +111,17 @@ def create_key(
                 scopes=scopes,
                 rate_limit_per_s=rate_limit_per_s,
                 created_by=who.account_id,
+                default_kind=default_kind,
             )
         except psycopg.errors.UniqueViolation:
             raise Conflict(f"an active key named {name!r} already exists") from None
-        new = {"name": name, "scopes": scopes, "rate_limit_per_s": rate_limit_per_s, "prefix": key.prefix}
+        new = {
+            "name": name,
+            "scopes": scopes,
+            "rate_limit_per_s": rate_limit_per_s,
+            "default_kind": default_kind,
+            "prefix": key.prefix,
+        }
         return Change(CreatedKey(key, secret), str(key.id), new=new)
 
     return audited(settings, who, "api_key.create", "api_key", mutate, resource_id=name)

@@ -114,7 +114,13 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from access import keys
 
     if args.action == "create":
-        created = keys.create_key(settings, args.name, keys.parse_scopes(args.scopes), keys.parse_rate(args.rate_limit))
+        created = keys.create_key(
+            settings,
+            args.name,
+            keys.parse_scopes(args.scopes),
+            keys.parse_rate(args.rate_limit),
+            default_kind=args.default_kind,
+        )
         _err(f"created API key {created.key.id} '{created.key.name}' with scopes {','.join(created.key.scopes)}")
         _err("this is the only time the key is shown; store it now:")
         _print(created.secret)
@@ -216,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: every kind)",
     )
     create.add_argument("--rate-limit", metavar="N/s", help="events per second for this key (default: the setting)")
+    create.add_argument(
+        "--default-kind",
+        metavar="KIND",
+        help="the kind of events that name none, on the Elasticsearch, Loki and other shippers' routes "
+        "(default: log)",
+    )
     listing = key_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = key_sub.add_parser("revoke", help="revoke a key; it stops working within seconds")

@@ -13,7 +13,7 @@ from flask import Flask
 
 from collector import errors, hooks
 from collector.services import CollectorServices, attach
-from collector.views import events, otlp_export, probes
+from collector.views import elastic, events, loki, otlp_export, probes, shippers
 from lookout.settings import Settings
 
 __all__ = ["CollectorServices", "create_app"]
@@ -25,6 +25,6 @@ def create_app(settings: Settings, services: CollectorServices | None = None) ->
     attach(app, settings, services or CollectorServices.from_settings(settings))
     hooks.install(app)
     errors.install(app)
-    for area in (events, otlp_export, probes):
+    for area in (events, otlp_export, probes, elastic, loki, shippers):
         app.register_blueprint(area.blueprint)
     return app

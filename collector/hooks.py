@@ -22,12 +22,19 @@ SECURITY_HEADERS = {
 }
 
 
+def _measured_route() -> str | None:
+    """The route template of an ingest request (``/{index}/_bulk``, not the path: bounded label values);
+    None for probes and unrouted requests, which are not measured."""
+    rule = request.url_rule
+    return rule.rule if rule is not None and request.blueprint not in (None, "probes") else None
+
+
 def _start() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     # Honour a caller's id only when it is sane to echo into headers and logs.
     g.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
     g.started = time.perf_counter()
-    if request.path.startswith("/v1/"):
+    if _measured_route():
         prometheus.IN_FLIGHT.inc()
         g.in_flight = True
 
@@ -44,10 +51,11 @@ def _finish(response: Response) -> Response:
     # one too slow to wait for, and gunicorn closes its connection after the answer.
     if response.status_code >= 400 and response.status_code != 408:
         intake.discard_unread_body()
-    if request.path.startswith("/v1/"):
+    route = _measured_route()
+    if route:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        prometheus.REQUEST_SECONDS.labels(request.path).observe(elapsed)
-        prometheus.REQUESTS.labels(request.path, str(response.status_code)).inc()
+        prometheus.REQUEST_SECONDS.labels(route).observe(elapsed)
+        prometheus.REQUESTS.labels(route, str(response.status_code)).inc()
         log.info(
             "request",
             extra={

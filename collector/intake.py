@@ -54,8 +54,13 @@ def authenticate() -> Principal:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+    return principal_for(key.strip())
+
+
+def principal_for(key: str) -> Principal:
+    """The principal of a key however the route's protocol carried it; it may send some kind of event."""
     try:
-        principal = services().authenticator.authenticate(key.strip())
+        principal = services().authenticator.authenticate(key)
     except AuthUnavailable:
         raise ApiError(
             503, "cannot verify API keys right now", {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)}

@@ -235,8 +235,6 @@ class Settings:
             collector_worker_class=_env("LOOKOUT_COLLECTOR_WORKER_CLASS", "gevent", _worker_class, env),
             collector_body_timeout_s=_env("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "30", _positive_float, env),
             collector_max_worker_rss_mb=_env("LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB", "300", _positive_int, env),
-            dashboard_host=env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1"),
-            dashboard_port=_env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env),
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),

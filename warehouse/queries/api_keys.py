@@ -18,6 +18,7 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    default_kind: str = "log"
 
     @classmethod
     def from_row(cls, row: dict) -> ApiKey:
@@ -30,10 +31,11 @@ class ApiKey:
             created_at=row["created_at"],
             revoked_at=row["revoked_at"],
             last_used_at=row["last_used_at"],
+            default_kind=row["default_kind"],
         )
 
 
-_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at, last_used_at"
+_COLUMNS = "id, name, prefix, scopes, rate_limit_per_s, created_at, revoked_at, last_used_at, default_kind"
 
 
 def insert(
@@ -45,11 +47,12 @@ def insert(
     scopes: list[str],
     rate_limit_per_s: int | None,
     created_by: int | None = None,
+    default_kind: str = "log",
 ) -> ApiKey:
     row = conn.execute(
-        f"INSERT INTO api_keys (name, key_hash, prefix, scopes, rate_limit_per_s, created_by) "
-        f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (name, key_hash, prefix, scopes, rate_limit_per_s, created_by),
+        f"INSERT INTO api_keys (name, key_hash, prefix, scopes, rate_limit_per_s, created_by, default_kind) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (name, key_hash, prefix, scopes, rate_limit_per_s, created_by, default_kind),
     ).fetchone()
     assert row is not None
     return ApiKey.from_row(row)

@@ -1,0 +1,91 @@
+"""CPU cost of each ingest route's body handling, without servers: parse (+ map) + validate + pack.
+
+    .venv/bin/python -m bench.formats [--batch 1000] [--rounds 20]
+
+The same ~400-byte log events (bench.common.log_event) are encoded as each route receives them: the
+native NDJSON of ``/v1/events``, an Elasticsearch ``_bulk`` body, a Loki snappy protobuf push and
+Fluent Bit ``json_lines`` for ``/v1/json``. Prints events per CPU second for each and the ratio to the
+native route. This is the part of a request the new routes change; HTTP, auth and Kafka are the same
+for all of them and are measured by bench.ingest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+
+import cramjam
+import orjson
+
+from bench.common import log_event
+from collector import elastic, loki, packing
+from collector.body import BodyLimits, parse_body
+from collector.field_mapping import map_document
+from collector.json_documents import parse_documents
+from collector.loki import PushRequest
+
+LIMITS = BodyLimits(max_body_bytes=64 << 20, max_events=100_000, max_event_bytes=1 << 20)
+
+
+def _loki_body(events: list[dict]) -> bytes:
+    request = PushRequest()
+    stream = request.streams.add(labels='{service_name="checkout", host="web-1"}')
+    for event in events:
+        entry = stream.entries.add(line=event["message"])
+        entry.timestamp.seconds, entry.timestamp.nanos = divmod(event["timestamp"] * 1_000_000, 1_000_000_000)
+        for name in ("request_id", "user_id", "endpoint"):
+            entry.structuredMetadata.add(name=name, value=str(event[name]))
+    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args(argv)
+    now_ms = int(time.time() * 1000)
+    rng = random.Random(7)
+    events = [log_event(rng, now_ms) for _ in range(args.batch)]
+    foreign = [{k: v for k, v in e.items() if k != "kind"} for e in events]
+    ndjson = b"".join(orjson.dumps(e) + b"\n" for e in events)
+    bulk = b"".join(b'{"index":{"_index":"checkout"}}\n' + orjson.dumps(e) + b"\n" for e in foreign)
+    lines = b"".join(orjson.dumps(e) + b"\n" for e in foreign)
+    loki_body = _loki_body(events)
+
+    def pack(items: list) -> None:
+        result = packing.build_records(items, now_ms=now_ms, may_send=lambda _k: True, topic_for=lambda k: k,
+                                       max_event_bytes=LIMITS.max_event_bytes)
+        assert result.accepted == args.batch, result.errors[:3]
+
+    routes: dict[str, Callable[[], None]] = {
+        "/v1/events (NDJSON)": lambda: pack(parse_body(ndjson, "application/x-ndjson", None, LIMITS).items),
+        "/_bulk": lambda: pack([item.event for item in elastic.parse_bulk(
+            bulk, default_index=None, default_kind="log", received_ms=now_ms, max_items=LIMITS.max_events,
+            max_event_bytes=LIMITS.max_event_bytes)]),
+        "/loki/api/v1/push (protobuf)": lambda: pack(list(loki.events(
+            loki.decode(loki_body, loki.PROTOBUF_TYPE, LIMITS.max_body_bytes), default_kind="log",
+            received_ms=now_ms))),
+        "/v1/json (json_lines)": lambda: pack([map_document(r, default_kind="log", received_ms=now_ms)
+                                               for r in parse_documents(lines, LIMITS)]),
+    }
+    # CPU time, not wall time, and the routes interleaved round by round: the machine is shared, and this
+    # way a busy neighbour slows every route alike instead of whichever ran at the time.
+    spent = dict.fromkeys(routes, 0.0)
+    for run in routes.values():
+        run()  # warm-up, and the assertion that every event is accepted
+    for _ in range(args.rounds):
+        for name, run in routes.items():
+            started = time.process_time()
+            run()
+            spent[name] += time.process_time() - started
+    native = args.batch * args.rounds / spent["/v1/events (NDJSON)"]
+    for name, seconds in spent.items():
+        rate = args.batch * args.rounds / seconds
+        print(f"{name:<32} {rate:>10,.0f} events/s of CPU  {rate / native:6.0%} of native")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Foreign log documents -> Lookout raw events: the names other loggers and shippers use. Pure: no I/O.
+
+Every non-native route (Elasticsearch ``_bulk``, Loki push, and the HTTP outputs of syslog daemons,
+Vector and Fluent Bit) maps what it received through :func:`map_document`, then hands the result to the
+same validation as ``POST /v1/events``. The native route does not map: its documented contract (an
+unknown field lands in metadata under its own name, a missing ``kind`` is an error) stays as it is.
+
+Rules, in the order a document is read:
+
+* ``kind``: the document's own when it is one of Lookout's kinds, else the API key's default kind (another
+  tool's ``kind`` value then stays in metadata).
+* Each contract name below takes the first alias present, looked up flat (``"log.level"``), then in any
+  case (syslog-ng writes ``MESSAGE``), then nested (``{"log": {"level": ...}}``, as ECS and pino write
+  them); later aliases stay in metadata.
+* ``timestamp``: RFC 3339 (a time without an offset is UTC, as Elasticsearch reads it), or an epoch
+  number (or digit string) whose magnitude says its unit: seconds (Fluent Bit's float included),
+  milliseconds, microseconds or nanoseconds. Absent: the time the collector received it, as
+  Elasticsearch and Loki clients that send none expect.
+* ``level``: a name (the contract's aliases apply) or pino's numbers 10..60. Absent: ``info``, as for
+  OTLP records with no severity.
+* A name that is a column of the kind passes through; everything else goes into ``metadata`` (a
+  document's own ``metadata`` object is its base).
+* ``service`` and ``message`` have no default (a route may pass one, e.g. the index name): an event
+  still lacking either is refused by validation with an error naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from lookout.contract import KINDS, columns_for
+
+# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties).
+MESSAGE = ("message", "msg", "log", "short_message")
+# isodate before date: syslog-ng's DATE is the BSD form without a year.
+TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date")
+LEVEL = ("level", "severity", "log.level", "levelname", "priority", "syslogseverity-text")
+INSTANCE = ("instance", "host", "hostname", "host.name")
+SERVICE = ("service", "service.name", "app", "appname", "logger", "app-name", "program", "programname")
+REQUEST_ID = ("request_id", "req.id")
+CORRELATION_ID = ("correlation_id", "trace_id")
+DEFAULT_LEVEL = "info"
+
+# pino's numeric levels (and bunyan's, which pino copied); 60 is fatal, which the five-level scale has as error.
+PINO_LEVELS: Mapping[int, str] = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error"}
+_SERVICE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")
+_EPOCH_NUMBER = re.compile(r"\d{1,20}(\.\d+)?")
+# An offset or a Z at the end of an ISO time: without one the time is read as UTC.
+_HAS_OFFSET = re.compile(r"(Z|z|[+-]\d\d:?\d\d)$")
+_COLUMNS: Mapping[str, frozenset[str]] = {kind: frozenset(columns_for(kind)) - {"metadata"} for kind in KINDS}
+# Magnitude bounds between units: 1e11 s is the year 5138, 1e14 ms the year 5138, 1e17 us likewise.
+_SECONDS_BELOW, _MILLIS_BELOW, _MICROS_BELOW = 1e11, 1e14, 1e17
+
+
+def map_document(
+    document: Mapping[str, object],
+    *,
+    default_kind: str,
+    received_ms: int,
+    fallback_service: str | None = None,
+) -> dict[str, object]:
+    """A raw event for :func:`lookout.contract.validate_event` built from a foreign log document."""
+    doc = dict(document)
+    # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
+    any_case = not "".join(doc).islower()  # one C call; a document with no cased letter at all scans
+    kind = doc.get("kind")
+    if type(kind) is str and kind.lower() in _COLUMNS:
+        kind = kind.lower()
+        del doc["kind"]
+    else:
+        kind = default_kind  # another tool's own "kind" (Kubernetes' "Pod"...) stays in metadata
+    event: dict[str, object] = {"kind": kind}
+
+    message = _take(doc, MESSAGE, str, any_case)
+    if message is not None:
+        event["message"] = message
+    timestamp = _take(doc, TIMESTAMP, (str, int, float), any_case)
+    event["timestamp"] = received_ms if timestamp is None else normalize_timestamp(timestamp)
+    level = _take(doc, LEVEL, (str, int), any_case)
+    event["level"] = DEFAULT_LEVEL if level is None else normalize_level(level)
+    instance = _take(doc, INSTANCE, str, any_case)
+    if instance is not None:
+        event["instance"] = instance
+    service = _take(doc, SERVICE, str, any_case)
+    if service is None:
+        service = fallback_service
+    if service is not None:
+        event["service"] = clean_service(service)
+    for target, aliases in (("request_id", REQUEST_ID), ("correlation_id", CORRELATION_ID)):
+        value = _take(doc, aliases, (str, int), any_case)
+        if value is not None:
+            event[target] = str(value)
+
+    given = doc.pop("metadata", None)
+    metadata: dict[str, object] = dict(given) if type(given) is dict else {}
+    if given is not None and type(given) is not dict:
+        metadata["metadata"] = given
+    columns = _COLUMNS.get(kind, frozenset())
+    for name, value in doc.items():
+        if name in columns or name == "event_id":
+            event[name] = value
+        else:
+            metadata[name] = value
+    event["metadata"] = metadata
+    return event
+
+
+def normalize_timestamp(value: str | int | float) -> str | int | float:
+    """Epoch numbers of any common unit -> milliseconds; RFC 3339 strings pass (naive ones as UTC).
+
+    Anything else is returned unchanged for validation to refuse with its own message.
+    """
+    if type(value) is str:
+        if _EPOCH_NUMBER.fullmatch(value):
+            value = float(value) if "." in value else int(value)
+        else:
+            if "T" in value[:11] and _HAS_OFFSET.search(value) is None:
+                return value + "Z"
+            return value
+    if type(value) is bool or not math.isfinite(value):  # type: ignore[arg-type]
+        return value
+    magnitude = abs(value)  # type: ignore[arg-type]
+    if magnitude < _SECONDS_BELOW:
+        return math.floor(value * 1000)  # type: ignore[operator]
+    if magnitude < _MILLIS_BELOW:
+        return math.floor(value)  # type: ignore[arg-type]
+    if magnitude < _MICROS_BELOW:
+        return int(value) // 1000  # type: ignore[call-overload]
+    return int(value) // 1_000_000  # type: ignore[call-overload]
+
+
+def normalize_level(value: str | int) -> str | int:
+    """pino's numbers -> names; names pass (validation applies the contract's aliases)."""
+    if type(value) is int:
+        return PINO_LEVELS.get(value, value)
+    if type(value) is str and value.isdigit():
+        return PINO_LEVELS.get(int(value), value)
+    return value
+
+
+def clean_service(name: str) -> str:
+    """A service name the contract accepts: characters it does not allow become '_', at most 128."""
+    return _SERVICE_UNSAFE.sub("_", name)[:128]
+
+
+def _take(
+    doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...], any_case: bool
+) -> object | None:
+    """Remove and return the first alias present with a usable type; nested objects are copied, not changed."""
+    for alias in aliases:
+        name = alias if alias in doc or not any_case else _any_case(doc, alias)
+        value = doc.get(name) if name is not None else None
+        if _usable(value, types):
+            del doc[name]  # type: ignore[arg-type]
+            return value
+        head, dot, rest = alias.partition(".")
+        if not dot:
+            continue
+        parent = doc.get(head)
+        if type(parent) is not dict:
+            continue
+        value = parent.get(rest)
+        if _usable(value, types):
+            remaining = {k: v for k, v in parent.items() if k != rest}
+            if remaining:
+                doc[head] = remaining
+            else:
+                del doc[head]
+            return value
+    return None
+
+
+def _usable(value: object, types: type | tuple[type, ...]) -> bool:
+    # An empty string names nothing (syslog-ng writes PROGRAM "" for a line without one): the next alias may.
+    return value is not None and value != "" and isinstance(value, types) and type(value) is not bool
+
+
+def _any_case(doc: dict[str, object], alias: str) -> str | None:
+    for name in doc:
+        if len(name) == len(alias) and name.lower() == alias:
+            return name
+    return None

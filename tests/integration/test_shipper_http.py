@@ -1,0 +1,161 @@
+"""``POST /v1/json[/<service>]`` end to end: Debian's syslog-ng with its ``http()`` destination forwarding a
+line written to a file, winston's built-in Http transport, and the request bodies of Vector's ``http`` sink
+and Fluent Bit's ``http`` output (neither installs here) in the shapes their documentation shows -> Kafka
+-> pipeline -> ``GET /api/v1/logs``."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import requests
+
+from tests.integration.conftest import eventually
+from tests.integration.node_clients import install_node_clients, run_node  # noqa: F401 (the node_clients fixture)
+
+pytestmark = pytest.mark.integration
+
+SYSLOG_NG_CONFIG = """@version: 3.38
+options {{ stats-freq(0); keep-hostname(yes); }};
+source s_app {{ file("{log_file}" follow-freq(0.1)); }};
+destination d_lookout {{
+    http(
+        url("{url}/v1/json/syslog-fallback")
+        method("POST")
+        user("lookout")
+        password("{key}")
+        headers("Content-Type: application/x-ndjson")
+        body("$(format-json --scope rfc5424 --key ISODATE)")
+        body-suffix("\\n")
+        batch-lines(10)
+        batch-timeout(100)
+    );
+}};
+log {{ source(s_app); destination(d_lookout); }};
+"""
+
+
+def _logs(dashboards_url: str, query_key: str, **params: str) -> list[dict]:
+    r = requests.get(f"{dashboards_url}/api/v1/logs", params=params,
+                     headers={"Authorization": f"Bearer {query_key}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["logs"]
+
+
+def _post(collector_url: str, key: str | None, body: bytes, path: str = "/v1/json", **headers: str):
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return requests.post(f"{collector_url}{path}", data=body, headers=headers, timeout=10)
+
+
+def test_syslog_ng_http_destination(tmp_path: Path, collector_url, dashboards_url, ingest_key, query_key):
+    syslog_ng = shutil.which("syslog-ng")
+    assert syslog_ng, "Debian's syslog-ng and syslog-ng-mod-http must be installed (apt-get install -y ...)"
+    marker = uuid.uuid4().hex[:10]
+    log_file = tmp_path / "app.log"
+    log_file.write_text("")
+    config = tmp_path / "syslog-ng.conf"
+    config.write_text(SYSLOG_NG_CONFIG.format(log_file=log_file, url=collector_url, key=ingest_key))
+    process = subprocess.Popen(
+        [syslog_ng, "-F", "--no-caps", "-f", str(config), "-R", str(tmp_path / "persist"),
+         "-p", str(tmp_path / "pid"), "-c", str(tmp_path / "ctl")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
+        with log_file.open("a") as out:
+            out.write(f"{stamp} web-9 billing[4242]: <err> invoice failed {marker}\n")
+
+        def stored() -> list[dict]:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            return _logs(dashboards_url, query_key, service="billing", q=marker)
+
+        (row,) = eventually(stored, timeout_s=30)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert row["message"] == f"<err> invoice failed {marker}"
+    assert row["instance"] == "web-9"
+    assert row["level"] == "info"  # a file line has no priority; syslog-ng gives it notice
+    assert row["metadata"]["PID"] == "4242"
+
+
+def test_winston_http_transport(node_clients, collector_url, dashboards_url, ingest_key, query_key):
+    marker = uuid.uuid4().hex[:10]
+    run = run_node(node_clients, "winston_http.js", LOOKOUT_URL=collector_url, LOOKOUT_KEY=ingest_key, MARKER=marker)
+    assert run.returncode == 0, run.stderr
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="winston-api", q=marker)) == 2
+                      and found, timeout_s=30)
+    by_level = {row["level"]: row for row in rows}
+    assert by_level["warn"]["message"] == f"refund slow {marker}"
+    assert by_level["warn"]["metadata"] == {"orderId": 17}
+    assert by_level["warn"]["instance"] == "node-2"
+    assert by_level["debug"]["message"] == f"refund done {marker}"
+
+
+def test_vector_http_sink_json_and_ndjson(collector_url, dashboards_url, ingest_key, query_key):
+    marker = uuid.uuid4().hex[:10]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".123456789Z"
+    # Vector's file source event as its http sink encodes it: codec json sends a JSON array of events.
+    events = [
+        {"file": "/var/log/app.log", "host": "vec-1", "message": f"vector json {marker}", "source_type": "file",
+         "timestamp": now},
+        {"file": "/var/log/app.log", "host": "vec-1", "message": f"vector ndjson {marker}", "source_type": "file",
+         "timestamp": now},
+    ]
+    assert _post(collector_url, ingest_key, orjson.dumps(events[:1]), "/v1/json/vector-app",
+                 **{"Content-Type": "application/json"}).status_code == 200
+    r = _post(collector_url, ingest_key, gzip.compress(orjson.dumps(events[1]) + b"\n"), "/v1/json/vector-app",
+              **{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert r.status_code == 200 and r.json() == {"accepted": 1, "rejected": 0, "errors": []}
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="vector-app", q=marker)) == 2
+                      and found, timeout_s=30)
+    assert {row["instance"] for row in rows} == {"vec-1"}
+    assert all(row["timestamp"].endswith(".123Z") for row in rows)
+    assert rows[0]["metadata"] == {"file": "/var/log/app.log", "source_type": "file"}
+
+
+@pytest.mark.parametrize("framing", ["json", "json_lines", "json_stream"])
+def test_fluent_bit_http_output(collector_url, dashboards_url, ingest_key, query_key, framing):
+    marker = uuid.uuid4().hex[:10]
+    date = round(time.time(), 6)
+    # Fluent Bit's records from the tail input, with its default json_date_key "date" as float seconds.
+    records = [orjson.dumps({"date": date, "log": f"{framing} line {n} {marker}"}) for n in range(2)]
+    body = {"json": b"[" + b",".join(records) + b"]", "json_lines": b"\n".join(records) + b"\n",
+            "json_stream": b"".join(records)}[framing]
+    r = _post(collector_url, ingest_key, body, "/v1/json/fluent-app", **{"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="fluent-app", q=marker)) == 2
+                      and found, timeout_s=30)
+    assert sorted(row["message"] for row in rows) == [f"{framing} line 0 {marker}", f"{framing} line 1 {marker}"]
+    assert all(row["level"] == "info" for row in rows)
+
+
+def test_bad_records_are_refused_alone_with_a_200(collector_url, ingest_key):
+    body = b'{"message": "good", "service": "s"}\n{broken\n42\n{"service": "s"}\n'
+    r = _post(collector_url, ingest_key, body)
+    assert r.status_code == 200
+    answer = r.json()
+    assert answer["accepted"] == 1 and answer["rejected"] == 3
+    errors = {e["index"]: e["error"] for e in answer["errors"]}
+    assert "invalid JSON" in errors[1] and "JSON object" in errors[2] and "message: required" in errors[3]
+    assert "service: required" in _post(collector_url, ingest_key, b'{"message": "m"}').json()["errors"][0]["error"]
+
+
+@pytest.mark.parametrize(("body", "status", "fragment"),
+                         [(b"", 400, "empty"), (b'"text"', 400, "array"), (b"\x1f\x8bno", 400, "gzip")])
+def test_malformed_bodies_are_4xx(collector_url, ingest_key, body, status, fragment):
+    headers = {"Content-Encoding": "gzip"} if body.startswith(b"\x1f\x8b") else {}
+    r = _post(collector_url, ingest_key, body, **headers)
+    assert r.status_code == status and fragment in r.json()["error"], r.text
+
+
+def test_wrong_or_missing_key_is_401(collector_url):
+    assert _post(collector_url, None, b"{}").status_code == 401
+    assert _post(collector_url, "lk_wrong", b"{}").status_code == 401
