@@ -19,6 +19,13 @@ from warehouse.queries import audit
 # ---------------------------------------------------------------- rules and channels
 
 
+def _audit(conn: psycopg.Connection, action: str, resource_id: str, actor: str, **values: Any) -> None:
+    """The audit row of an alerting change, in the change's transaction; the resource type is the
+    action's prefix (``alert_rule.update`` -> ``alert_rule``)."""
+    resource_type = action.partition(".")[0]
+    audit.record(conn, audit.AuditEntry(action, resource_type, resource_id, actor, **values))
+
+
 def list_rules(conn: psycopg.Connection) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT id, name, definition, enabled, builtin, version, updated_at, updated_by FROM alert_rules ORDER BY name"
@@ -36,16 +43,7 @@ def save_rule(
             "RETURNING id",
             (name, Jsonb(dict(definition)), enabled, interval_s, actor),
         ).fetchone()
-        audit.record(
-            conn,
-            audit.AuditEntry(
-                action="alert_rule.create",
-                resource_type="alert_rule",
-                resource_id=str(row["id"]),
-                actor=actor,
-                new_values=dict(definition),
-            ),
-        )
+        _audit(conn, "alert_rule.create", str(row["id"]), actor, new_values=dict(definition))
         return "created"
     if old["definition"] == dict(definition):
         return "unchanged"
@@ -54,17 +52,7 @@ def save_rule(
         "updated_at = now(), updated_by = %s WHERE id = %s",
         (Jsonb(dict(definition)), enabled, interval_s, actor, old["id"]),
     )
-    audit.record(
-        conn,
-        audit.AuditEntry(
-            action="alert_rule.update",
-            resource_type="alert_rule",
-            resource_id=str(old["id"]),
-            actor=actor,
-            old_values=old["definition"],
-            new_values=dict(definition),
-        ),
-    )
+    _audit(conn, "alert_rule.update", str(old["id"]), actor, old_values=old["definition"], new_values=dict(definition))
     return "updated"
 
 
@@ -86,16 +74,7 @@ def save_channel(
             "INSERT INTO alert_channels (name, type, config, secret) VALUES (%s, %s, %s, %s) RETURNING id",
             (name, type_, Jsonb(dict(config)), secret),
         ).fetchone()
-        audit.record(
-            conn,
-            audit.AuditEntry(
-                action="alert_channel.create",
-                resource_type="alert_channel",
-                resource_id=str(row["id"]),
-                actor=actor,
-                new_values=described,
-            ),
-        )
+        _audit(conn, "alert_channel.create", str(row["id"]), actor, new_values=described)
         return "created"
     secret_changes = secret is not None and secret != old["secret"]
     if old["type"] == type_ and old["config"] == dict(config) and not secret_changes:
@@ -105,16 +84,13 @@ def save_channel(
         "WHERE id = %s",
         (type_, Jsonb(dict(config)), secret, old["id"]),
     )
-    audit.record(
+    _audit(
         conn,
-        audit.AuditEntry(
-            action="alert_channel.update",
-            resource_type="alert_channel",
-            resource_id=str(old["id"]),
-            actor=actor,
-            old_values={"type": old["type"], **old["config"]},
-            new_values={**described, **({"secret": "changed"} if secret_changes else {})},
-        ),
+        "alert_channel.update",
+        str(old["id"]),
+        actor,
+        old_values={"type": old["type"], **old["config"]},
+        new_values={**described, **({"secret": "changed"} if secret_changes else {})},
     )
     return "updated"
 
@@ -277,15 +253,7 @@ def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: date
         "INSERT INTO alert_incident_events (incident_id, at, kind, actor) VALUES (%s, %s, 'acknowledge', %s)",
         (incident_id, at, actor),
     )
-    audit.record(
-        conn,
-        audit.AuditEntry(
-            action="alert_incident.acknowledge",
-            resource_type="alert_incident",
-            resource_id=str(incident_id),
-            actor=actor,
-        ),
-    )
+    _audit(conn, "alert_incident.acknowledge", str(incident_id), actor)
     return row
 
 
@@ -302,20 +270,17 @@ def create_silence(
         "RETURNING id",
         (Jsonb(dict(matchers)), starts_at, ends_at, author, comment),
     ).fetchone()["id"]
-    audit.record(
+    _audit(
         conn,
-        audit.AuditEntry(
-            action="alert_silence.create",
-            resource_type="alert_silence",
-            resource_id=str(silence_id),
-            actor=author,
-            new_values={
-                "matchers": dict(matchers),
-                "starts_at": starts_at.isoformat(),
-                "ends_at": ends_at.isoformat(),
-                "comment": comment,
-            },
-        ),
+        "alert_silence.create",
+        str(silence_id),
+        author,
+        new_values={
+            "matchers": dict(matchers),
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "comment": comment,
+        },
     )
     return silence_id
 
