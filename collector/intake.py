@@ -18,6 +18,7 @@ from flask import g, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected
 
+from access import key_usage
 from access.auth import AuthUnavailable, Principal
 from collector import packing, prometheus
 from collector.errors import ApiError
@@ -93,8 +94,11 @@ def read_body() -> bytes:
         deadline.cancel()
     # Checked after a read that succeeded too: a body cut short at the deadline may read as a short one.
     if deadline.expired:
-        raise ApiError(408, f"the request body was not received within {config.collector_body_timeout_s:g} s; "
-                            "send it faster or in smaller requests")
+        raise ApiError(
+            408,
+            f"the request body was not received within {config.collector_body_timeout_s:g} s; "
+            "send it faster or in smaller requests",
+        )
     if len(data) > limit:
         raise ApiError(413, f"body is larger than the limit of {limit} bytes")
     return data
@@ -205,6 +209,7 @@ def accept(items: Sequence[object], principal: Principal) -> Accepted:
         ) from None
     for kind, count in result.accepted_by_kind.items():
         prometheus.EVENTS_ACCEPTED.labels(kind).inc(count)
+    key_usage.record(svc.redis, principal.key_id, result.accepted, time.time())
     return Accepted(result, rate_headers)
 
 

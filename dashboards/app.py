@@ -49,6 +49,7 @@ class Services:
     spec: ApiSpec
     registry: CollectorRegistry
     warehouse_local: threading.local
+    redis: redis.Redis
 
     def warehouse(self) -> Client:
         """One ClickHouse client per serving thread."""
@@ -85,6 +86,7 @@ def create_app(
         spec=spec,
         registry=metrics_registry or CollectorRegistry(),
         warehouse_local=threading.local(),
+        redis=client,
     )
 
     login_manager = LoginManager(app)

@@ -69,6 +69,9 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    events_24h: int | None = Field(
+        default=None, description="events accepted in the last 24 hours; null when the count is unavailable"
+    )
 
 
 class ApiKeyList(BaseModel):

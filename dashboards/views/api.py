@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 
 import orjson
 from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
-from access import accounts, keys, tokens
+from access import accounts, key_usage, keys, tokens
 from access.errors import AccessError
 from dashboards import models
 from dashboards.api_spec import ApiSpec
@@ -73,7 +74,8 @@ def build(spec: ApiSpec) -> Blueprint:
     @op(bp, "/keys", "GET", summary="List API keys", role="viewer", tag="keys", response=models.ApiKeyList)
     def list_keys() -> models.ApiKeyList:
         listed = keys.list_keys(settings(), include_revoked=request.args.get("all") == "1")
-        return models.ApiKeyList(keys=[_key(k) for k in listed])
+        usage = key_usage.last_24h(services().redis, (k.id for k in listed), time.time())
+        return models.ApiKeyList(keys=[_key(k).model_copy(update={"events_24h": usage[k.id]}) for k in listed])
 
     @op(
         bp, "/keys", "POST", summary="Create an API key (the secret is in this answer only)", role="admin",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from access import keys
+from access import key_usage, keys
 from access.errors import AccessError
 from dashboards.models import ApiKeyCreate
 from dashboards.security import actor, requires
-from dashboards.views.common import parse_form, settings
+from dashboards.views.common import parse_form, services, settings
 
 bp = Blueprint("keys", __name__, url_prefix="/keys")
 
@@ -16,7 +18,9 @@ bp = Blueprint("keys", __name__, url_prefix="/keys")
 def _page(status: int = 200, **extra: object) -> tuple[str, int]:
     show_all = request.args.get("all") == "1"
     listed = keys.list_keys(settings(), include_revoked=show_all)
-    return render_template("keys.html", keys=listed, show_all=show_all, scopes=keys.ALL_SCOPES, **extra), status
+    usage = key_usage.last_24h(services().redis, (key.id for key in listed), time.time())
+    page = render_template("keys.html", keys=listed, usage=usage, show_all=show_all, scopes=keys.ALL_SCOPES, **extra)
+    return page, status
 
 
 @bp.get("")

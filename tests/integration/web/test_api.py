@@ -122,3 +122,32 @@ def test_personal_tokens_act_with_the_accounts_role_and_stop_when_revoked(web_ur
     revoked = browser.delete(f"{web_url}/api/v1/tokens/{token_id}", headers=headers)
     check(document, "DELETE", "/api/v1/tokens/{token_id}", revoked, 204)
     check(document, "GET", "/api/v1/me", requests.get(f"{web_url}/api/v1/me", headers=bearer, timeout=10), 401)
+
+
+def test_a_keys_accepted_events_of_the_last_24h_are_listed(web_url, admin, document, collector_url):
+    browser = sign_in(web_url, admin)
+    headers = {"X-CSRFToken": page_csrf(browser, web_url)}
+    created = browser.post(f"{web_url}/api/v1/keys", json={"name": f"usage-{uuid.uuid4().hex[:6]}", "scopes": ["log"]},
+                           headers=headers)  # fmt: skip
+    key = created.json()
+    now = datetime.now(UTC).isoformat()
+
+    def send(count: int, bad: int = 0) -> None:
+        events = [{"kind": "log", "timestamp": now, "service": "usage", "level": "info", "message": f"m{i}"}
+                  for i in range(count)]  # fmt: skip
+        events += [{"kind": "log", "service": "usage"}] * bad  # refused: not counted
+        r = requests.post(f"{collector_url}/v1/events", json=events,
+                          headers={"Authorization": f"Bearer {key['secret']}"}, timeout=10)  # fmt: skip
+        assert r.status_code == 202 and r.json()["accepted"] == count, r.text
+
+    def events_24h() -> int | None:
+        listed = browser.get(f"{web_url}/api/v1/keys")
+        check(document, "GET", "/api/v1/keys", listed, 200)
+        return next(k["events_24h"] for k in listed.json()["keys"] if k["id"] == key["key"]["id"])
+
+    assert events_24h() == 0
+    send(3, bad=2)
+    send(4)
+    assert events_24h() == 7
+    page = browser.get(f"{web_url}/keys")
+    assert page.status_code == 200 and key["key"]["name"] in page.text and ">7</td>" in page.text
