@@ -114,6 +114,13 @@ _RETENTION = Column("retention_days", ColumnType.INT, 2**16 - 1)
 # Columns every event table has that the database fills itself (DEFAULT now()); no sink writes them.
 DATABASE_FILLED: tuple[str, ...] = ("ingested_at",)
 
+# Columns only Lookout's own writers fill, never the pipeline: the platform's audit rows
+# (warehouse/migrations/postgres/0006) carry who acted and how, and `platform` marks them as
+# Lookout's, so an app server's admin_audit events must never be able to set these.
+PLATFORM_ONLY: dict[str, tuple[str, ...]] = {
+    "admin_audit_logs": ("platform", "actor_account_id", "token_id", "request_id", "outcome", "txid"),
+}
+
 # Where each kind lives: the analytical kinds in ClickHouse, the transactional ones in PostgreSQL.
 _PLACES: dict[str, tuple[Database, str]] = {
     "log": (Database.CLICKHOUSE, "logs"),
