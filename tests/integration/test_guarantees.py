@@ -43,6 +43,7 @@ from tests.integration.test_delivery import (
 )
 from tests.integration.test_rollups import write_redelivered
 from warehouse import clickhouse, postgres
+from warehouse.queries import audit
 from warehouse.queries.logs import LogQuery, search
 from warehouse.tables import TABLES
 
@@ -254,8 +255,10 @@ def test_a_key_revoked_behind_the_cache_is_refused_once_the_ttl_has_passed(setti
     with apps_with_key_cache(settings, ttl_s=ttl_s) as (collector, dashboards):
         assert send_log(collector, created.secret, service) == 202
         assert query_logs(dashboards, created.secret, service) == 200
-        # Not through Lookout (a restored backup, a manual fix): no cache entry is evicted.
+        # Not through Lookout's key management (a manual fix in SQL): no cache entry is evicted. Even
+        # then the change needs its audit row in the same transaction (migration 0007 refuses it otherwise).
         with postgres.connect(settings.postgres_dsn) as conn:
             conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (created.key.id,))
+            audit.record(conn, audit.AuditEntry("api_key.revoke", "api_key", str(created.key.id), "a DBA, by hand"))
         eventually(lambda: send_log(collector, created.secret, service) == 401, timeout_s=ttl_s + grace_s)
         eventually(lambda: query_logs(dashboards, created.secret, service) == 401, timeout_s=ttl_s + grace_s)
