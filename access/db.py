@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lookout.settings import Settings
+from warehouse import postgres
 from warehouse.postgres import PostgresUnavailable
 
 _pools: dict[str, ConnectionPool] = {}
@@ -26,17 +26,7 @@ def _pool(dsn: str) -> ConnectionPool:
     with _lock:
         pool = _pools.get(dsn)
         if pool is None:
-            pool = ConnectionPool(
-                dsn,
-                min_size=1,
-                max_size=8,
-                kwargs={"row_factory": dict_row},
-                timeout=5.0,
-                open=True,
-                name="access",
-                # A PostgreSQL restart leaves dead connections in the pool: test each one as it is handed out.
-                check=ConnectionPool.check_connection,
-            )
+            pool = postgres.pool(dsn, max_size=8, name="access")
             _pools[dsn] = pool
         return pool
 

@@ -29,8 +29,7 @@ from typing import Any
 
 import psycopg
 import requests
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from alerts import messages
 from lookout.settings import Settings
@@ -138,14 +137,8 @@ class Deliverer:
         self._lock = threading.Lock()
         self._in_flight: Counter[int] = Counter()
         # Pooled: this job runs every tick on every scheduler; a new PostgreSQL backend each time adds up.
-        self._pool = ConnectionPool(
-            settings.postgres_dsn,
-            min_size=1,
-            max_size=settings.alert_delivery_workers + 1,
-            kwargs={"row_factory": dict_row, "connect_timeout": 5},
-            timeout=5,
-            name="alert-delivery",
-            open=True,
+        self._pool = postgres.pool(
+            settings.postgres_dsn, max_size=settings.alert_delivery_workers + 1, name="alert-delivery"
         )
 
     def tick(self) -> int:

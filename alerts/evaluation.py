@@ -29,15 +29,14 @@ import psycopg
 import redis
 import requests
 from clickhouse_connect.driver.client import Client
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from alerts import messages, platform
 from alerts.engine import Ack, Evaluation, QueryResult, Runtime, Sample, evaluate
 from alerts.grouping import Silence
 from alerts.rules import Rule, RuleError, parse_rule
 from lookout.settings import Settings
-from warehouse import clickhouse
+from warehouse import clickhouse, postgres
 from warehouse.queries import alert_queries, alert_store
 
 log = logging.getLogger(__name__)
@@ -86,15 +85,7 @@ class Evaluator:
         self._lease = RuleLease(redis_client, self.owner)
         self._workers = ThreadPoolExecutor(settings.alert_evaluation_workers, thread_name_prefix="alert-evaluation")
         # Pooled connections: a new PostgreSQL backend per evaluation cost more CPU than the evaluation itself.
-        self._pool = ConnectionPool(
-            settings.postgres_dsn,
-            min_size=1,
-            max_size=settings.alert_evaluation_workers + 1,
-            kwargs={"row_factory": dict_row, "connect_timeout": 5},
-            timeout=5,
-            name="alerts",
-            open=True,
-        )
+        self._pool = postgres.pool(settings.postgres_dsn, max_size=settings.alert_evaluation_workers + 1, name="alerts")
         self._lock = threading.Lock()
         self._running: set[int] = set()
         self._local = threading.local()  # one ClickHouse client per worker: HTTP sessions are not shared

@@ -28,12 +28,12 @@ from typing import Any
 import orjson
 
 from access import keys
-from lookout.contract import validate_event
 from app.demo import ENDPOINTS, SERVICES
-from lookout.records import RecordValue, encode_events
-from lookout.settings import PROJECT_ROOT, Settings
 from app.stack import Stack
 from app.stack.base import find_free_port
+from lookout.contract import validate_event
+from lookout.records import RecordValue, encode_events
+from lookout.settings import PROJECT_ROOT, Settings
 
 _T0 = time.monotonic()
 

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
+from app.stack import producer_perf_test
 from bench.common import (
     BenchEnv,
     Collector,
@@ -58,7 +59,6 @@ from bench.common import (
     summarize_collapsed,
     wire_records,
 )
-from app.stack import producer_perf_test
 
 # --------------------------------------------------------------------------- request bodies
 

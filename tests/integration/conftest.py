@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from collector.app import create_app as create_collector
 from access import keys
 from app.node import Node
-from lookout.settings import Settings
 from app.stack import Stack
 from app.stack.base import find_free_port
+from collector.app import create_app as create_collector
+from lookout.settings import Settings
 from lookout.topics import ensure_topics
 from warehouse.migrate import migrate
 

@@ -42,12 +42,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, NoError
 from kafka.structs import OffsetAndMetadata
 
-from collector.app import create_app as create_collector
 from access import keys
-from lookout.records import decode_events
-from lookout.settings import Settings
 from app.stack import Stack
 from app.stack.base import find_free_port
+from collector.app import create_app as create_collector
+from lookout.records import decode_events
+from lookout.settings import Settings
 from lookout.topics import ensure_topics, topic_names
 from pipeline.consumer import group_id
 from tests.integration.conftest import eventually, serve

@@ -15,9 +15,9 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from lookout.settings import Settings
 from app.stack import ServiceStatus, Stack, StackError
 from app.stack.base import LOCALHOST, pid_alive, port_in_use
+from lookout.settings import Settings
 
 pytestmark = pytest.mark.integration
 

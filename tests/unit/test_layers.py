@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "app": {"lookout", "warehouse", "access", "collector", "pipeline", "alerts", "dashboards", "lookout_client"},
     "lookout_client": set(),
 }
-PACKAGE_DIRS = {name: ROOT / name for name in ALLOWED} | {"lookout_client": ROOT / "clients" / "python" / "lookout_client"}
+PACKAGE_DIRS = {name: ROOT / name for name in ALLOWED}
+PACKAGE_DIRS["lookout_client"] = ROOT / "clients" / "python" / "lookout_client"
 
 
 def imported_packages(path: Path, package: str) -> list[tuple[int, str]]:
