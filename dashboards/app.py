@@ -21,17 +21,19 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
+from access.accounts import role_allows
 from access.auth import ApiKeyAuthenticator
 from access.errors import AccessError
 from access.login import LoginService
 from access.security_events import KafkaSecurityEvents, SecurityEvents
 from access.sessions import SessionStore
-from dashboards import security
+from dashboards import navigation, security
 from dashboards.api_spec import ApiSpec, BadRequest
 from dashboards.diff import changes
 from dashboards.params import BadParameter
 from dashboards.sessions import RedisSessionInterface
 from dashboards.timerange import QUICK_RANGES
+from dashboards.views.assets import PLOTLY_VERSION
 from lookout.settings import Settings
 from warehouse import clickhouse
 from warehouse.postgres import PostgresUnavailable
@@ -99,15 +101,23 @@ def create_app(
     serve_static = app.view_functions["static"]
     app.view_functions["static"] = security.public(functools.wraps(serve_static)(lambda **kw: serve_static(**kw)))
 
-    from dashboards.views import accounts, api, audit, auth, keys, ops, tokens
+    from dashboards.views import accounts, api, assets, audit, auth, keys, ops, tokens
 
-    for module in (auth, ops, accounts, keys, tokens, audit):
+    for module in (auth, ops, assets, accounts, keys, tokens, audit):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.build(spec))
 
     @app.context_processor
     def _shell() -> dict:
-        return {"quick_ranges": QUICK_RANGES}
+        from flask_login import current_user
+
+        def nav_links() -> list[navigation.Link]:
+            role = current_user.role if current_user.is_authenticated else ""
+            return navigation.links(app, lambda needed: bool(role) and role_allows(role, needed))
+
+        shell = {"quick_ranges": QUICK_RANGES, "plotly_version": PLOTLY_VERSION, "nav_links": nav_links}
+        shell["nav_badges"] = navigation.badges(app) if current_user.is_authenticated else {}
+        return shell
 
     app.jinja_env.globals["changes"] = changes
 

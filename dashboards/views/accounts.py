@@ -8,7 +8,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from access import accounts
 from access.errors import AccessError
-from dashboards.models import AccountCreate, PasswordReset
+from dashboards.models.access import AccountCreate, PasswordReset
 from dashboards.security import actor, requires
 from dashboards.views.common import me, parse_form, settings
 from warehouse.queries.accounts import ROLES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC
+from types import ModuleType
 
 import orjson
 from flask import Blueprint, Response, jsonify, request
@@ -11,8 +12,8 @@ from flask_login import current_user
 
 from access import accounts, key_usage, keys, tokens
 from access.errors import AccessError
-from dashboards import models
 from dashboards.api_spec import ApiSpec
+from dashboards.models import access as models
 from dashboards.params import log_query
 from dashboards.security import actor, requires
 from dashboards.views.audit import search
@@ -27,6 +28,11 @@ def _key(key: object) -> models.ApiKeyOut:
 
 def _token(token: object) -> models.TokenOut:
     return models.TokenOut.model_validate(token, from_attributes=True)
+
+
+# Each area's operations live beside its pages (``register(bp, spec)``); this blueprint gathers them under
+# /api/v1 so the one OpenAPI document lists them all.
+AREAS: tuple[ModuleType, ...] = ()
 
 
 def build(spec: ApiSpec) -> Blueprint:
@@ -126,6 +132,9 @@ def build(spec: ApiSpec) -> Blueprint:
         with clickhouse.translated():  # a parameter ClickHouse cannot represent is a 400, not a 500
             rows = logs.search(services().warehouse(), log_query(request.args))
         return models.LogsPage(logs=[_jsonable(row) for row in rows], count=len(rows))
+
+    for area in AREAS:
+        area.register(bp, spec)
 
     @bp.get("/openapi.json")
     @requires("viewer")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, render_template, request
 
 from access import db
-from dashboards.models import AuditFilter
+from dashboards.models.access import AuditFilter
 from dashboards.security import requires
 from dashboards.timerange import parse_range
 from dashboards.views.common import parse_form, settings

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from access import key_usage, keys
 from access.errors import AccessError
-from dashboards.models import ApiKeyCreate
+from dashboards.models.access import ApiKeyCreate
 from dashboards.security import actor, requires
 from dashboards.views.common import parse_form, services, settings
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from access import tokens
 from access.errors import AccessError
-from dashboards.models import TokenCreate
+from dashboards.models.access import TokenCreate
 from dashboards.params import BadParameter, parse_time
 from dashboards.security import actor, requires
 from dashboards.views.common import me, parse_form, settings

@@ -13,7 +13,7 @@ from dashboards.app import create_app
 from dashboards.security import MUTATING
 from lookout.settings import Settings
 
-PUBLIC = {"auth.login", "ops.healthz", "ops.prometheus_metrics", "static"}
+PUBLIC = {"auth.login", "ops.healthz", "ops.prometheus_metrics", "static", "assets.plotly_js"}
 SELF_SERVICE = {
     "auth.logout",
     "auth.logout_everywhere",
