@@ -30,6 +30,7 @@ from access.sessions import SessionStore
 from dashboards import navigation, security
 from dashboards.api_spec import ApiSpec, BadRequest
 from dashboards.diff import changes
+from dashboards.panel_cache import PanelCache
 from dashboards.params import BadParameter
 from dashboards.sessions import RedisSessionInterface
 from dashboards.timerange import QUICK_RANGES
@@ -52,6 +53,7 @@ class Services:
     registry: CollectorRegistry
     warehouse_local: threading.local
     redis: redis.Redis
+    panel_cache: PanelCache
 
     def warehouse(self) -> Client:
         """One ClickHouse client per serving thread."""
@@ -89,6 +91,7 @@ def create_app(
         registry=metrics_registry or CollectorRegistry(),
         warehouse_local=threading.local(),
         redis=client,
+        panel_cache=PanelCache(client, settings.panel_cache_ttl_s),
     )
 
     login_manager = LoginManager(app)

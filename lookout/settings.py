@@ -31,6 +31,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -196,6 +203,7 @@ class Settings:
     smtp_username: str
     smtp_password: str
     smtp_from: str
+    panel_cache_ttl_s: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -273,6 +281,7 @@ class Settings:
             smtp_username=env.get("LOOKOUT_SMTP_USERNAME", ""),
             smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
+            panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
         )
 
     def with_(self, **changes: Any) -> Settings:
