@@ -22,8 +22,8 @@ class Link:
 LINKS: tuple[Link, ...] = (
     Link("overview.index", "Overview"),
     Link("explorer.index", "Explorer"),
-    Link("metrics.api", "API"),
-    Link("metrics.system", "System"),
+    Link("api_metrics.index", "API"),
+    Link("system_metrics.index", "System"),
     Link("blockchain.index", "Blockchain"),
     Link("security_events.index", "Security"),
     Link("alerts.oncall", "Alerts"),

@@ -85,29 +85,44 @@ class FieldSpec:
 # --- declaration helpers: keep the per-kind schemas one readable line per column -------------------
 
 
-def string(name: str, max_len: int, *, required: bool = False, min_len: int | None = None,
-           pattern: str | None = None) -> FieldSpec:
+def string(
+    name: str, max_len: int, *, required: bool = False, min_len: int | None = None, pattern: str | None = None
+) -> FieldSpec:
     # A required identifier that is empty is as useless as a missing one, so required implies non-empty
     # unless a field (like a log message) opts out.
-    return FieldSpec(name, FieldType.STR, required=required, max_len=max_len,
-                     min_len=(1 if required else 0) if min_len is None else min_len,
-                     pattern=pattern, default=None if required else "")
+    return FieldSpec(
+        name,
+        FieldType.STR,
+        required=required,
+        max_len=max_len,
+        min_len=(1 if required else 0) if min_len is None else min_len,
+        pattern=pattern,
+        default=None if required else "",
+    )
 
 
-def enum(name: str, choices: tuple[str, ...], *, required: bool = False,
-         aliases: Mapping[str, str] | None = None) -> FieldSpec:
-    return FieldSpec(name, FieldType.ENUM, required=required, choices=choices,
-                     aliases=MappingProxyType(dict(aliases or {})), default=None if required else "")
+def enum(
+    name: str, choices: tuple[str, ...], *, required: bool = False, aliases: Mapping[str, str] | None = None
+) -> FieldSpec:
+    return FieldSpec(
+        name,
+        FieldType.ENUM,
+        required=required,
+        choices=choices,
+        aliases=MappingProxyType(dict(aliases or {})),
+        default=None if required else "",
+    )
 
 
-def integer(name: str, *, required: bool = False, min_value: int = 0, max_value: int = INT64_MAX,
-            default: int | None = None) -> FieldSpec:
-    return FieldSpec(name, FieldType.INT, required=required, min_value=min_value, max_value=max_value,
-                     default=default)
+def integer(
+    name: str, *, required: bool = False, min_value: int = 0, max_value: int = INT64_MAX, default: int | None = None
+) -> FieldSpec:
+    return FieldSpec(name, FieldType.INT, required=required, min_value=min_value, max_value=max_value, default=default)
 
 
-def number(name: str, *, required: bool = False, min_value: float | None = None,
-           max_value: float | None = None) -> FieldSpec:
+def number(
+    name: str, *, required: bool = False, min_value: float | None = None, max_value: float | None = None
+) -> FieldSpec:
     return FieldSpec(name, FieldType.FLOAT, required=required, min_value=min_value, max_value=max_value)
 
 

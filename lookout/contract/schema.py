@@ -43,24 +43,26 @@ LEVELS: tuple[str, ...] = ("error", "warn", "info", "debug", "trace")
 # log4j/pino/zap (fatal, panic), java.util.logging (severe), and Winston's npm levels (http, verbose, silly),
 # which is what Node.js API servers commonly log with. Everything at or above "error" collapses to error because the
 # five-level scale has nothing higher.
-LEVEL_ALIASES: Mapping[str, str] = MappingProxyType({
-    "warning": "warn",
-    "err": "error",
-    "fatal": "error",
-    "critical": "error",
-    "crit": "error",
-    "alert": "error",
-    "emerg": "error",
-    "emergency": "error",
-    "panic": "error",
-    "severe": "error",
-    "notice": "info",
-    "information": "info",
-    "informational": "info",
-    "http": "info",
-    "verbose": "debug",
-    "silly": "trace",
-})
+LEVEL_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "warning": "warn",
+        "err": "error",
+        "fatal": "error",
+        "critical": "error",
+        "crit": "error",
+        "alert": "error",
+        "emerg": "error",
+        "emergency": "error",
+        "panic": "error",
+        "severe": "error",
+        "notice": "info",
+        "information": "info",
+        "informational": "info",
+        "http": "info",
+        "verbose": "debug",
+        "silly": "trace",
+    }
+)
 
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
@@ -190,14 +192,16 @@ _SECURITY_EVENT: tuple[FieldSpec, ...] = (
     json_object("metadata"),
 )
 
-SCHEMAS: Mapping[str, tuple[FieldSpec, ...]] = MappingProxyType({
-    "log": _LOG,
-    "api_metric": _API_METRIC,
-    "system_metric": _SYSTEM_METRIC,
-    "blockchain_event": _BLOCKCHAIN_EVENT,
-    "admin_audit": _ADMIN_AUDIT,
-    "security_event": _SECURITY_EVENT,
-})
+SCHEMAS: Mapping[str, tuple[FieldSpec, ...]] = MappingProxyType(
+    {
+        "log": _LOG,
+        "api_metric": _API_METRIC,
+        "system_metric": _SYSTEM_METRIC,
+        "blockchain_event": _BLOCKCHAIN_EVENT,
+        "admin_audit": _ADMIN_AUDIT,
+        "security_event": _SECURITY_EVENT,
+    }
+)
 
 
 def schema_for(kind: str) -> tuple[FieldSpec, ...]:
