@@ -19,7 +19,10 @@ class FieldChange:
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
+        # "log, metric" wraps between items; '["log","metric"]' wrapped inside a word.
+        return ", ".join(str(item) for item in value) if value else "(none)"
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 if isinstance(value, dict) else 0).decode()
 
 
 def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[FieldChange]:

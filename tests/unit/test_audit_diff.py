@@ -13,6 +13,11 @@ def test_keys_on_one_side_only_are_context_when_both_sides_have_values():
 
 def test_a_creation_highlights_every_new_value():
     assert changes(None, {"scopes": ["log"], "rate": 5}) == [
-        FieldChange("scopes", None, '["log"]', True),
+        FieldChange("scopes", None, "log", True),
         FieldChange("rate", None, "5", True),
     ]
+
+
+def test_lists_read_as_words_and_an_empty_list_says_so():
+    rows = changes({"scopes": ["log", "metric"]}, {"scopes": []})
+    assert rows == [FieldChange("scopes", "log, metric", "(none)", True)]
