@@ -71,6 +71,25 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
+    from collector.syslog.listener import SyslogListener
+    from lookout.logsetup import configure
+
+    configure(settings.log_level, settings.log_json)
+    if settings.syslog_port == 0:
+        _err("lookout syslog: LOOKOUT_SYSLOG_PORT is 0; set the port to listen on")
+        return 2
+    try:
+        listener = SyslogListener(settings)
+    except OSError as exc:
+        _err(f"lookout syslog: cannot listen on {settings.syslog_host}:{settings.syslog_port}: {exc.strerror or exc}")
+        return 1
+    listener.start()
+    _wait_for_signal()
+    listener.stop()
+    return 0
+
+
 def _wait_for_signal() -> None:
     """Block until SIGTERM or SIGINT (a scaled-mode process runs until its orchestrator stops it)."""
     import signal
@@ -197,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector = sub.add_parser("collector", help="run only the collector under gunicorn (scaled mode)")
     collector.set_defaults(func=cmd_collector)
+
+    syslog = sub.add_parser(
+        "syslog", help="run only the syslog TCP listener (RFC 5424/3164; LOOKOUT_SYSLOG_*; scaled mode)"
+    )
+    syslog.set_defaults(func=cmd_syslog)
 
     pipeline = sub.add_parser("pipeline", help="run only pipeline consumers (scaled mode)")
     pipeline.add_argument(
