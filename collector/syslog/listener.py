@@ -49,6 +49,7 @@ class SyslogListener:
 
     def __init__(self, settings: Settings, services: CollectorServices | None = None) -> None:
         self.settings = settings
+        self._own_services = services is None  # built here, so closed here
         self.services = services or CollectorServices.from_settings(settings)
         self._tls: ssl.SSLContext | None = None
         if settings.syslog_tls_cert:
@@ -99,6 +100,8 @@ class SyslogListener:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+        if self._own_services:
+            self.services.producer.close()
 
     def _serve(self, conn: socket.socket, peer: object) -> None:
         address = _address(peer)

@@ -52,7 +52,11 @@ class Parsed:
 
 
 def parse(line: str, *, received_ms: int) -> Parsed:
-    """A syslog message without its framing; SyslogError if it has no valid ``<PRI>``."""
+    """A syslog message without its framing; SyslogError if it has no valid ``<PRI>``.
+
+    Trailing line ends are dropped: syslog-ng's ``syslog()`` driver counts an LF into the frame.
+    """
+    line = line.rstrip("\r\n")
     found = _PRI.match(line)
     if found is None:
         raise SyslogError("a syslog message starts with <PRI>, a priority of 0..191 in angle brackets")
