@@ -179,7 +179,8 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
         progress(
             "\nLookout is up.\n"
             f"  collector   {collector_url}/v1/events   (OTLP: {collector_url}/v1/logs, /v1/metrics)\n"
-            + (f"  syslog      tcp://{settings.syslog_host}:{settings.syslog_port}   (RFC 5424/3164)\n" if syslog else "")
+            + (f"  syslog      tcp://{settings.syslog_host}:{settings.syslog_port}   (RFC 5424/3164)\n"
+               if syslog else "")
             + f"  dashboards  {dashboards_url}\n"
             f"  admin       {credentials['admin_email']} / {credentials['admin_password']}\n"
             f"  ingest key  {credentials['ingest_api_key']}\n"

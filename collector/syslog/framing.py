@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _MAX_COUNT_DIGITS = 10
+_BAD_COUNT = "an octet-counted message must start with its length (at most 10 digits) and a space"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class Deframer:
         if space < 0:
             if len(buffer) <= _MAX_COUNT_DIGITS:
                 return False  # the length may still be arriving
-            out.append(FrameError("an octet-counted message must start with its length (at most 10 digits) and a space"))
+            out.append(FrameError(_BAD_COUNT))
             self._skip_line = True
             return True
         digits = bytes(buffer[:space])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 # The SD-ID under which a sender passes its Lookout key; 32473 is the private enterprise number RFC 5612
 # reserves for documentation, as RFC 5424's own examples use it.
@@ -185,11 +185,11 @@ def _rfc3164(rest: str, syslog: dict[str, object], received_ms: int) -> dict[str
 
 def _bsd_epoch_ms(month: int, day: int, hour: int, minute: int, second: int, *, received_ms: int) -> int:
     """A yearless BSD time in the latest year that does not put it more than a day after it was received."""
-    received = datetime.fromtimestamp(received_ms / 1000, timezone.utc)
+    received = datetime.fromtimestamp(received_ms / 1000, UTC)
     candidates = []
     for year in (received.year - 1, received.year, received.year + 1):
         try:
-            candidates.append(datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc))
+            candidates.append(datetime(year, month, day, hour, minute, second, tzinfo=UTC))
         except ValueError:  # Feb 29 outside a leap year, hour 24...
             continue
     if not candidates:

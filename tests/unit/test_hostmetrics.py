@@ -29,7 +29,8 @@ from lookout.contract import validate_event
          HostMetric("disk", "system.filesystem.usage.free", 7.0e10, "bytes"),
          {"device": "/dev/sda1", "mode": "rw", "mountpoint": "/", "type": "ext4"}),
         ("system.filesystem.utilization", "1", 0.3, {"device": "/dev/sda1", "mountpoint": "/"},
-         HostMetric("disk", "system.filesystem.utilization", 30.0, "percent"), {"device": "/dev/sda1", "mountpoint": "/"}),
+         HostMetric("disk", "system.filesystem.utilization", 30.0, "percent"),
+         {"device": "/dev/sda1", "mountpoint": "/"}),
         ("system.disk.io", "By", 5.0e6, {"device": "sda", "direction": "read"},
          HostMetric("disk", "system.disk.io.read", 5.0e6, "bytes"), {"device": "sda"}),
         ("system.network.io", "By", 9.0e5, {"device": "eth0", "direction": "transmit"},
@@ -84,7 +85,8 @@ def test_an_otlp_export_of_the_hostmetrics_receiver() -> None:
     assert batch.rejected == 0
     rows = {e["metric_name"]: e for e in batch.events}
     used = rows["system.memory.utilization.used"]
-    assert (used["service"], used["instance"], used["metric_type"], used["unit"]) == ("hosts", "db-1", "memory", "percent")
+    assert (used["service"], used["instance"], used["metric_type"], used["unit"]) == (
+        "hosts", "db-1", "memory", "percent")
     assert used["value"] == pytest.approx(61.0)
     received = rows["system.network.io.receive"]
     assert (received["metric_type"], received["value"], received["unit"]) == ("network", 123456789.0, "bytes")

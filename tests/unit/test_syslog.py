@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,11 +12,11 @@ from collector.syslog.message import SyslogError, parse
 from lookout.contract import validate_event
 
 # 2026-12-01T12:00:00Z
-RECEIVED_MS = int(datetime(2026, 12, 1, 12, tzinfo=timezone.utc).timestamp() * 1000)
+RECEIVED_MS = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
 
 
 def _ms(*parts: int) -> int:
-    return int(datetime(*parts, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize(
