@@ -39,6 +39,9 @@ _ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:
 _TAG = re.compile(r"([^\s:\[]{1,128})(?:\[([^\]\s]{1,128})\])?:(?: |$)")
 _CLOCK_SKEW = timedelta(days=1)  # a sender's clock slightly ahead must not make its line a year old
 _SD_NAME = re.compile(r'[^\s=\]"]{1,32}')
+# A PARAM-VALUE runs to the first quote not escaped; \" \\ \] are its escapes (another backslash is kept).
+_SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"')
+_SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
 
 class SyslogError(ValueError):
@@ -86,9 +89,9 @@ def _rfc5424(rest: str, syslog: dict[str, object]) -> tuple[dict[str, object], s
     if timestamp != _NIL:
         document["timestamp"] = timestamp
     if hostname != _NIL:
-        document["host"] = hostname
+        document["instance"] = hostname
     if app_name != _NIL:
-        document["appname"] = app_name
+        document["service"] = app_name
     if procid != _NIL:
         syslog["procid"] = procid
     if msgid != _NIL:
@@ -122,17 +125,23 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, object]], str]:
         params: dict[str, object] = {}
         position = sd_id.end()
         while position < len(text) and text[position] == " ":
-            name = _SD_NAME.match(text, position + 1)
-            if name is None or text[name.end():name.end() + 2] != '="':
+            param = _SD_PARAM.match(text, position)
+            if param is None:
+                name = _SD_NAME.match(text, position + 1)
+                if name is not None and text.startswith('="', name.end()):
+                    raise SyslogError("structured data value is not closed with '\"'")
                 raise SyslogError(f'structured data parameter must be name="value" at character {position + 2}')
-            value, position = _sd_value(text, name.end() + 2)
-            previous = params.get(name.group())
+            name, value = param.group(1), param.group(2)
+            if "\\" in value:
+                value = _SD_ESCAPE.sub(r"\1", value)
+            previous = params.get(name)
             if previous is None:
-                params[name.group()] = value
+                params[name] = value
             elif type(previous) is list:
                 previous.append(value)
             else:
-                params[name.group()] = [previous, value]
+                params[name] = [previous, value]
+            position = param.end()
         if position >= len(text) or text[position] != "]":
             raise SyslogError(f"structured data element {sd_id.group()!r} is not closed with ']'")
         elements[sd_id.group()] = params
@@ -140,23 +149,6 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, object]], str]:
     if position < len(text) and text[position] != " ":
         raise SyslogError(f"expected a space after the structured data at character {position + 1}")
     return elements, text[position + 1:]
-
-
-def _sd_value(text: str, start: int) -> tuple[str, int]:
-    """A PARAM-VALUE from just after its opening quote: \\" \\\\ \\] are escapes; the position after the quote."""
-    out: list[str] = []
-    position = start
-    while position < len(text):
-        char = text[position]
-        if char == "\\" and position + 1 < len(text) and text[position + 1] in '"\\]':
-            out.append(text[position + 1])
-            position += 2
-        elif char == '"':
-            return "".join(out), position + 1
-        else:
-            out.append(char)
-            position += 1
-    raise SyslogError("structured data value is not closed with '\"'")
 
 
 def _rfc3164(rest: str, syslog: dict[str, object], received_ms: int) -> dict[str, object]:
@@ -172,10 +164,10 @@ def _rfc3164(rest: str, syslog: dict[str, object], received_ms: int) -> dict[str
     if "timestamp" in document and not _TAG.match(rest):
         hostname, _, after = rest.partition(" ")
         if hostname:
-            document["host"] = hostname
+            document["instance"] = hostname
             rest = after
     if tag := _TAG.match(rest):
-        document["appname"] = tag.group(1)
+        document["service"] = tag.group(1)
         if tag.group(2):
             syslog["procid"] = tag.group(2)
         rest = rest[tag.end():]

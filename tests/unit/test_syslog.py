@@ -24,13 +24,13 @@ def _ms(*parts: int) -> int:
     [
         # RFC 5424 section 6.5, example 1 (no structured data, BOM before the message)
         ("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \ufeff'su root' failed for lonvick",
-         {"timestamp": "2003-10-11T22:14:15.003Z", "host": "mymachine.example.com", "appname": "su",
+         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "mymachine.example.com", "service": "su",
           "message": "'su root' failed for lonvick", "level": "crit",
           "metadata": {"syslog": {"facility": "auth", "severity": "crit", "msgid": "ID47"}}}, None),
         # example 3: structured data kept, the message after it
         ('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
          'eventSource="Application" eventID="1011"] An application event log entry',
-         {"timestamp": "2003-10-11T22:14:15.003Z", "host": "mymachine.example.com", "appname": "evntslog",
+         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "mymachine.example.com", "service": "evntslog",
           "message": "An application event log entry", "level": "notice",
           "metadata": {"syslog": {"facility": "local4", "severity": "notice", "msgid": "ID47"},
                        "sd": {"exampleSDID@32473": {"iut": "3", "eventSource": "Application", "eventID": "1011"}}}},
@@ -38,7 +38,7 @@ def _ms(*parts: int) -> int:
         # example 4: two elements, no message; our key element is taken out and returned
         ('<165>1 2003-10-11T22:14:15.003Z host app 42 - [lookout@32473 key="lk_secret"]'
          '[examplePriority@32473 class="high"]',
-         {"timestamp": "2003-10-11T22:14:15.003Z", "host": "host", "appname": "app", "message": "",
+         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "host", "service": "app", "message": "",
           "level": "notice", "metadata": {"syslog": {"facility": "local4", "severity": "notice", "procid": "42"},
                                           "sd": {"examplePriority@32473": {"class": "high"}}}}, "lk_secret"),
         # escapes in values, a repeated parameter, nil header fields
@@ -48,21 +48,21 @@ def _ms(*parts: int) -> int:
          None),
         # RFC 3164 section 5.4 example 1: BSD time in the latest year not after receipt
         ("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
-         {"timestamp": _ms(2026, 10, 11, 22, 14, 15), "host": "mymachine", "appname": "su",
+         {"timestamp": _ms(2026, 10, 11, 22, 14, 15), "instance": "mymachine", "service": "su",
           "message": "'su root' failed for lonvick on /dev/pts/8", "level": "crit",
           "metadata": {"syslog": {"facility": "auth", "severity": "crit"}}}, None),
         # a January-dated line received in December is from this year; a December one in January from the last
         ("<13>Jan  5 17:32:18 10.0.0.99 myapp[123]: Use the BFG!",
-         {"timestamp": _ms(2026, 1, 5, 17, 32, 18), "host": "10.0.0.99", "appname": "myapp",
+         {"timestamp": _ms(2026, 1, 5, 17, 32, 18), "instance": "10.0.0.99", "service": "myapp",
           "message": "Use the BFG!", "level": "notice",
           "metadata": {"syslog": {"facility": "user", "severity": "notice", "procid": "123"}}}, None),
         # rsyslog's RSYSLOG_ForwardFormat: an RFC 3339 time in the BSD header
         ("<30>2026-12-01T11:59:00.5+01:00 web-1 nginx[7]: GET /health 200",
-         {"timestamp": "2026-12-01T11:59:00.5+01:00", "host": "web-1", "appname": "nginx",
+         {"timestamp": "2026-12-01T11:59:00.5+01:00", "instance": "web-1", "service": "nginx",
           "message": "GET /health 200", "level": "info",
           "metadata": {"syslog": {"facility": "daemon", "severity": "info", "procid": "7"}}}, None),
         # no timestamp, no host: a tag and a message (what logger(1) sends to a local socket)
-        ("<15>cron: job done", {"appname": "cron", "message": "job done", "level": "debug",
+        ("<15>cron: job done", {"service": "cron", "message": "job done", "level": "debug",
                                 "metadata": {"syslog": {"facility": "user", "severity": "debug"}}}, None),
         # nothing recognizable after PRI: all of it is the message
         ("<11>just text", {"message": "just text", "level": "err",
