@@ -72,7 +72,13 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
-    from collector.syslog.listener import SyslogListener
+    """The syslog listener: ``LOOKOUT_SYSLOG_WORKERS`` forked processes serving one socket bound here."""
+    import os
+    import signal
+    import threading
+
+    from app.parent_death import die_with_parent
+    from collector.syslog.listener import SyslogListener, bind
     from lookout.logsetup import configure
 
     configure(settings.log_level, settings.log_json)
@@ -80,14 +86,37 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
         _err("lookout syslog: LOOKOUT_SYSLOG_PORT is 0; set the port to listen on")
         return 2
     try:
-        listener = SyslogListener(settings)
+        server = bind(settings)
     except OSError as exc:
         _err(f"lookout syslog: cannot listen on {settings.syslog_host}:{settings.syslog_port}: {exc.strerror or exc}")
         return 1
-    listener.start()
-    _wait_for_signal()
-    listener.stop()
-    return 0
+    workers: list[int] = []
+    for _ in range(settings.syslog_workers):
+        pid = os.fork()  # before any thread or connection exists in this process
+        if pid == 0:
+            die_with_parent()
+            listener = SyslogListener(settings, server=server)
+            listener.start()
+            _wait_for_signal()
+            listener.stop()
+            os._exit(0)
+        workers.append(pid)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    code = 0
+    while not stopping.wait(0.5):
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid:  # a worker died: stop, so whoever runs this (lookout up, an orchestrator) sees it and restarts
+            _err(f"lookout syslog: worker {pid} exited ({status}); stopping")
+            workers.remove(pid)
+            code = 1
+            break
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+    for pid in workers:
+        os.waitpid(pid, 0)
+    return code
 
 
 def _wait_for_signal() -> None:

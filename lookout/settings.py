@@ -140,6 +140,7 @@ def _syslog_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "syslog_max_connections": _env("LOOKOUT_SYSLOG_MAX_CONNECTIONS", "256", _positive_int, env),
         "syslog_max_message_bytes": _env("LOOKOUT_SYSLOG_MAX_MESSAGE_BYTES", str(64 * 1024), _positive_int, env),
         "syslog_idle_timeout_s": _env("LOOKOUT_SYSLOG_IDLE_TIMEOUT_S", "300", _positive_float, env),
+        "syslog_workers": _env("LOOKOUT_SYSLOG_WORKERS", str(min(2, os.cpu_count() or 1)), _positive_int, env),
     }
 
 
@@ -225,6 +226,7 @@ class Settings:
     syslog_max_connections: int
     syslog_max_message_bytes: int
     syslog_idle_timeout_s: float
+    syslog_workers: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -44,10 +44,21 @@ _MAX_RETRY_WAIT_S = 10.0
 _LOGGED_REASONS = 3
 
 
-class SyslogListener:
-    """Bound at construction (so a taken port fails at once); :meth:`serve_forever` until :meth:`stop`."""
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket; bound before any worker starts, so a taken port fails at once."""
+    return socket.create_server((settings.syslog_host, settings.syslog_port), backlog=128)
 
-    def __init__(self, settings: Settings, services: CollectorServices | None = None) -> None:
+
+class SyslogListener:
+    """Serves ``server`` (bound here when not given): :meth:`serve_forever` until :meth:`stop`.
+
+    Several processes may serve one socket (``lookout syslog`` forks ``LOOKOUT_SYSLOG_WORKERS`` of them,
+    as gunicorn's workers share the collector's): the kernel hands each connection to one of them, so
+    the listener uses as many cores as it has workers.
+    """
+
+    def __init__(self, settings: Settings, services: CollectorServices | None = None,
+                 server: socket.socket | None = None) -> None:
         self.settings = settings
         self._own_services = services is None  # built here, so closed here
         self.services = services or CollectorServices.from_settings(settings)
@@ -56,7 +67,7 @@ class SyslogListener:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
             self._tls.load_cert_chain(settings.syslog_tls_cert, settings.syslog_tls_key)
-        self._server = socket.create_server((settings.syslog_host, settings.syslog_port), backlog=128)
+        self._server = server if server is not None else bind(settings)
         self.port: int = self._server.getsockname()[1]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -65,11 +76,12 @@ class SyslogListener:
     def serve_forever(self) -> None:
         log.info("syslog listener on %s:%d (%s)", self.settings.syslog_host, self.port,
                  "TLS" if self._tls else "plain TCP")
-        self._server.settimeout(0.5)  # to notice stop() without a connection arriving
+        # Non-blocking accept in every worker: the one the kernel wakes may find the connection taken.
+        self._server.settimeout(0.5)  # also to notice stop() without a connection arriving
         while not self._stopping.is_set():
             try:
                 conn, peer = self._server.accept()
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 continue
             except OSError:
                 if self._stopping.is_set():
