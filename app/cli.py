@@ -77,6 +77,11 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
+    # The workers count into the collector's Prometheus files (set before prometheus_client is imported), so
+    # the collector's /metrics on this machine includes the syslog refusals and acceptances.
+    settings.collector_metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.collector_metrics_dir))
+
     from app.parent_death import die_with_parent
     from collector.syslog.listener import SyslogListener, bind
     from lookout.logsetup import configure

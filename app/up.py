@@ -154,8 +154,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     credentials = first_run_credentials(settings, progress)
 
     collector = Collector(settings)
-    # The syslog listener is a collector process of its own (`lookout syslog`), stopped with it.
-    syslog = Collector(settings, "syslog", ("-m", "app.cli", "syslog")) if settings.syslog_port else None
+    syslog: Collector | None = None
     collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
     dashboards_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     node = Node(settings)
@@ -169,6 +168,10 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     signal.signal(signal.SIGINT, _stop)
     try:
         wait_http(f"{collector_url}/healthz", 30, "the collector", collector.exit_reason)
+        if settings.syslog_port:
+            # A collector process of its own (`lookout syslog`), started once gunicorn has cleared the
+            # Prometheus files they share.
+            syslog = Collector(settings, "syslog", ("-m", "app.cli", "syslog"))
         node.start()
         wait_http(f"{dashboards_url}/healthz", 30, "the dashboards")
         if demo:

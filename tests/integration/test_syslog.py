@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from app.stack.base import find_free_port
 from collector.syslog.listener import SyslogListener
 from lookout.settings import Settings
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, run_cli
 from tests.integration.syslog_daemons import rsyslog_command, running, syslog_ng_command
 
 pytestmark = pytest.mark.integration
@@ -241,3 +241,12 @@ def test_connection_limit_and_idle_timeout(listen: Listen, dashboards_url, inges
     marker = uuid.uuid4().hex[:10]
     _send(listener.port, _octets(_rfc5424(ingest_key, "sl-limit", f"after limit {marker}")))
     eventually(lambda: _logs(dashboards_url, query_key, q=marker), timeout_s=30)
+
+
+def test_lookout_syslog_names_a_port_it_cannot_use(settings):
+    off = run_cli(settings, "syslog", env={"LOOKOUT_SYSLOG_PORT": "0"})
+    assert off.returncode == 2 and "LOOKOUT_SYSLOG_PORT is 0" in off.stderr
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refused = run_cli(settings, "syslog", env={"LOOKOUT_SYSLOG_PORT": str(port)})
+    assert refused.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in refused.stderr

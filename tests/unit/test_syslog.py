@@ -10,6 +10,7 @@ from collector.field_mapping import map_document
 from collector.syslog.framing import Deframer, FrameError
 from collector.syslog.message import SyslogError, parse
 from lookout.contract import validate_event
+from lookout.settings import Settings, SettingsError
 
 # 2026-12-01T12:00:00Z
 RECEIVED_MS = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
@@ -157,3 +158,11 @@ def test_close_keeps_a_last_line_without_lf_and_reports_a_cut_message() -> None:
     assert deframer.close() == [b"<13>last"]
     assert deframer.feed(b"25 <13>1 cut") == []
     assert deframer.close() == [FrameError("the connection closed inside an octet-counted message (12 bytes kept)")]
+
+
+def test_tls_settings_come_in_pairs_and_port_zero_means_off() -> None:
+    with pytest.raises(SettingsError, match="LOOKOUT_SYSLOG_TLS_KEY"):
+        Settings.from_env({"LOOKOUT_SYSLOG_TLS_CERT": "/etc/ssl/cert.pem"})
+    assert Settings.from_env({"LOOKOUT_SYSLOG_PORT": "0"}).syslog_port == 0
+    with pytest.raises(SettingsError, match="LOOKOUT_SYSLOG_PORT"):
+        Settings.from_env({"LOOKOUT_SYSLOG_PORT": "70000"})
