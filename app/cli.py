@@ -71,6 +71,59 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
+    """The syslog listener: ``LOOKOUT_SYSLOG_WORKERS`` forked processes serving one socket bound here."""
+    import os
+    import signal
+    import threading
+
+    # The workers count into the collector's Prometheus files (set before prometheus_client is imported), so
+    # the collector's /metrics on this machine includes the syslog refusals and acceptances.
+    settings.collector_metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.collector_metrics_dir))
+
+    from app.parent_death import die_with_parent
+    from collector.syslog.listener import SyslogListener, bind
+    from lookout.logsetup import configure
+
+    configure(settings.log_level, settings.log_json)
+    if settings.syslog_port == 0:
+        _err("lookout syslog: LOOKOUT_SYSLOG_PORT is 0; set the port to listen on")
+        return 2
+    try:
+        server = bind(settings)
+    except OSError as exc:
+        _err(f"lookout syslog: cannot listen on {settings.syslog_host}:{settings.syslog_port}: {exc.strerror or exc}")
+        return 1
+    workers: list[int] = []
+    for _ in range(settings.syslog_workers):
+        pid = os.fork()  # before any thread or connection exists in this process
+        if pid == 0:
+            die_with_parent()
+            listener = SyslogListener(settings, server=server)
+            listener.start()
+            _wait_for_signal()
+            listener.stop()
+            os._exit(0)
+        workers.append(pid)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    code = 0
+    while not stopping.wait(0.5):
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid:  # a worker died: stop, so whoever runs this (lookout up, an orchestrator) sees it and restarts
+            _err(f"lookout syslog: worker {pid} exited ({status}); stopping")
+            workers.remove(pid)
+            code = 1
+            break
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+    for pid in workers:
+        os.waitpid(pid, 0)
+    return code
+
+
 def _wait_for_signal() -> None:
     """Block until SIGTERM or SIGINT (a scaled-mode process runs until its orchestrator stops it)."""
     import signal
@@ -197,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector = sub.add_parser("collector", help="run only the collector under gunicorn (scaled mode)")
     collector.set_defaults(func=cmd_collector)
+
+    syslog = sub.add_parser(
+        "syslog", help="run only the syslog TCP listener (RFC 5424/3164; LOOKOUT_SYSLOG_*; scaled mode)"
+    )
+    syslog.set_defaults(func=cmd_syslog)
 
     pipeline = sub.add_parser("pipeline", help="run only pipeline consumers (scaled mode)")
     pipeline.add_argument(

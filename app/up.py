@@ -76,8 +76,9 @@ def check_ports(settings: Settings) -> None:
     for what, variable, host, port in (
         ("collector", "LOOKOUT_COLLECTOR_PORT", settings.collector_host, settings.collector_port),
         ("dashboards", "LOOKOUT_DASHBOARD_PORT", settings.dashboard_host, settings.dashboard_port),
+        ("syslog listener", "LOOKOUT_SYSLOG_PORT", settings.syslog_host, settings.syslog_port),
     ):
-        if port_in_use(port, host):
+        if port and port_in_use(port, host):
             owner = port_owner(port) or "a process this user cannot see"
             raise SystemExit(
                 f"lookout up: the {what} port {host}:{port} is already in use by {owner}; stop it or set {variable}"
@@ -85,31 +86,23 @@ def check_ports(settings: Settings) -> None:
 
 
 class Collector:
-    """The collector under gunicorn, in its own session, its output appended to ``collector.log``.
+    """The collector under gunicorn (or another of its processes: ``command``), in its own session, its
+    output appended to ``<name>.log``.
 
     It is started through app/parent_death.py, so the kernel stops it when this process dies, however it
     dies. The parent-death signal follows the thread that forked, so create it from the main thread.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self.log_path = settings.home / "collector.log"
+    GUNICORN = ("-m", "gunicorn", "-c", str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"), "collector.wsgi:app")
+
+    def __init__(self, settings: Settings, name: str = "collector", command: tuple[str, ...] = GUNICORN) -> None:
+        self.log_path = settings.home / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # Where this run's output starts: an earlier run's error must not be given as this one's reason.
             self._log_start = log.tell()
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.parent_death",
-                    str(os.getpid()),
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    str(PROJECT_ROOT / "collector" / "gunicorn_conf.py"),
-                    "collector.wsgi:app",
-                ],
+                [sys.executable, "-m", "app.parent_death", str(os.getpid()), sys.executable, *command],
                 env={**os.environ, **settings.as_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -161,6 +154,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     credentials = first_run_credentials(settings, progress)
 
     collector = Collector(settings)
+    syslog: Collector | None = None
     collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
     dashboards_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     node = Node(settings)
@@ -174,6 +168,10 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     signal.signal(signal.SIGINT, _stop)
     try:
         wait_http(f"{collector_url}/healthz", 30, "the collector", collector.exit_reason)
+        if settings.syslog_port:
+            # A collector process of its own (`lookout syslog`), started once gunicorn has cleared the
+            # Prometheus files they share.
+            syslog = Collector(settings, "syslog", ("-m", "app.cli", "syslog"))
         node.start()
         wait_http(f"{dashboards_url}/healthz", 30, "the dashboards")
         if demo:
@@ -184,7 +182,9 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
         progress(
             "\nLookout is up.\n"
             f"  collector   {collector_url}/v1/events   (OTLP: {collector_url}/v1/logs, /v1/metrics)\n"
-            f"  dashboards  {dashboards_url}\n"
+            + (f"  syslog      tcp://{settings.syslog_host}:{settings.syslog_port}   (RFC 5424/3164)\n"
+               if syslog else "")
+            + f"  dashboards  {dashboards_url}\n"
             f"  admin       {credentials['admin_email']} / {credentials['admin_password']}\n"
             f"  ingest key  {credentials['ingest_api_key']}\n"
             f"  query key   {credentials['query_api_key']}\n"
@@ -194,13 +194,16 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
             + "Press Ctrl-C to stop (the local stack keeps running; `lookout stack down` stops it)."
         )
         while not stopping.wait(1.0):
-            if (reason := collector.exit_reason()) is not None:
-                progress(f"the collector {reason}; stopping")
-                return 1
+            for what, child in (("collector", collector), ("syslog listener", syslog)):
+                if child is not None and (reason := child.exit_reason()) is not None:
+                    progress(f"the {what} {reason}; stopping")
+                    return 1
         return 0
     finally:
         progress("stopping...")
         if demo_traffic is not None:
             demo_traffic.stop()
         collector.stop()
+        if syslog is not None:
+            syslog.stop()
         node.stop()

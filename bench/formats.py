@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.formats [--batch 1000] [--rounds 20]
 
 The same ~400-byte log events (bench.common.log_event) are encoded as each route receives them: the
-native NDJSON of ``/v1/events``, an Elasticsearch ``_bulk`` body, a Loki snappy protobuf push and
-Fluent Bit ``json_lines`` for ``/v1/json``. Prints events per CPU second for each and the ratio to the
-native route. This is the part of a request the new routes change; HTTP, auth and Kafka are the same
-for all of them and are measured by bench.ingest.
+native NDJSON of ``/v1/events``, an Elasticsearch ``_bulk`` body, a Loki snappy protobuf push, Fluent Bit
+``json_lines`` for ``/v1/json`` and an octet-counted RFC 5424 stream for the syslog listener. Prints
+events per CPU second for each and the ratio to the native route. This is the part of a request the new
+routes change; HTTP, auth and Kafka are the same for all of them and are measured by bench.ingest, which
+sends the bodies built here.
 """
 
 from __future__ import annotations
@@ -25,11 +26,30 @@ from collector.body import BodyLimits, parse_body
 from collector.field_mapping import map_document
 from collector.json_documents import parse_documents
 from collector.loki import PushRequest
+from collector.syslog.framing import Deframer
+from collector.syslog.message import parse as parse_syslog
 
 LIMITS = BodyLimits(max_body_bytes=64 << 20, max_events=100_000, max_event_bytes=1 << 20)
 
 
-def _loki_body(events: list[dict]) -> bytes:
+def ndjson_body(events: list[dict]) -> bytes:
+    return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+def _foreign(event: dict) -> dict:
+    """The event as another tool's document: no ``kind`` (the key's default kind applies)."""
+    return {k: v for k, v in event.items() if k != "kind"}
+
+
+def bulk_body(events: list[dict]) -> bytes:
+    return b"".join(b'{"index":{"_index":"checkout"}}\n' + orjson.dumps(_foreign(e)) + b"\n" for e in events)
+
+
+def json_lines_body(events: list[dict]) -> bytes:
+    return b"".join(orjson.dumps(_foreign(e)) + b"\n" for e in events)
+
+
+def loki_body(events: list[dict]) -> bytes:
     request = PushRequest()
     stream = request.streams.add(labels='{service_name="checkout", host="web-1"}')
     for event in events:
@@ -40,6 +60,21 @@ def _loki_body(events: list[dict]) -> bytes:
     return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
 
 
+_SYSLOG_SEVERITY = {"error": 3, "warn": 4, "info": 6, "debug": 7}
+
+
+def syslog_stream(events: list[dict]) -> bytes:
+    """Octet-counted RFC 5424 messages (local0), the event's other fields as structured data."""
+    out = bytearray()
+    for event in events:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+        sd = "".join(f' {k}="{event[k]}"' for k in ("request_id", "user_id", "endpoint", "method", "status_code"))
+        message = (f"<{128 + _SYSLOG_SEVERITY[event['level']]}>1 {stamp}.{event['timestamp'] % 1000:03d}Z "
+                   f"{event['instance']} {event['service']} - - [req@32473{sd}] {event['message']}").encode()
+        out += str(len(message)).encode() + b" " + message
+    return bytes(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=1000)
@@ -48,11 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     now_ms = int(time.time() * 1000)
     rng = random.Random(7)
     events = [log_event(rng, now_ms) for _ in range(args.batch)]
-    foreign = [{k: v for k, v in e.items() if k != "kind"} for e in events]
-    ndjson = b"".join(orjson.dumps(e) + b"\n" for e in events)
-    bulk = b"".join(b'{"index":{"_index":"checkout"}}\n' + orjson.dumps(e) + b"\n" for e in foreign)
-    lines = b"".join(orjson.dumps(e) + b"\n" for e in foreign)
-    loki_body = _loki_body(events)
+    ndjson, bulk, lines, loki_push, syslog = (
+        ndjson_body(events), bulk_body(events), json_lines_body(events), loki_body(events), syslog_stream(events))
 
     def pack(items: list) -> None:
         result = packing.build_records(items, now_ms=now_ms, may_send=lambda _k: True, topic_for=lambda k: k,
@@ -65,10 +97,14 @@ def main(argv: list[str] | None = None) -> int:
             bulk, default_index=None, default_kind="log", received_ms=now_ms, max_items=LIMITS.max_events,
             max_event_bytes=LIMITS.max_event_bytes)]),
         "/loki/api/v1/push (protobuf)": lambda: pack(list(loki.events(
-            loki.decode(loki_body, loki.PROTOBUF_TYPE, LIMITS.max_body_bytes), default_kind="log",
+            loki.decode(loki_push, loki.PROTOBUF_TYPE, LIMITS.max_body_bytes), default_kind="log",
             received_ms=now_ms))),
         "/v1/json (json_lines)": lambda: pack([map_document(r, default_kind="log", received_ms=now_ms)
                                                for r in parse_documents(lines, LIMITS)]),
+        "syslog TCP (RFC 5424)": lambda: pack([
+            map_document(parse_syslog(frame.decode(), received_ms=now_ms).document, default_kind="log",
+                         received_ms=now_ms, fallback_service="syslog")
+            for frame in Deframer(LIMITS.max_event_bytes).feed(syslog)]),
     }
     # CPU time, not wall time, and the routes interleaved round by round: the machine is shared, and this
     # way a busy neighbour slows every route alike instead of whichever ran at the time.

@@ -2,6 +2,15 @@
 
     .venv/bin/python -m bench.ingest                       # the default configuration, ~4 minutes
     .venv/bin/python -m bench.ingest --sweep               # workers x threads x compression, closed loop only
+    .venv/bin/python -m bench.ingest --routes events,bulk,loki,syslog --skip-open-loop --skip-ceiling
+                                                           # the interoperability routes beside the native one
+
+``--routes`` sends the same events through other routes, in the same run, interleaved with the native
+route (bodies from bench.formats): ``bulk`` (``POST /_bulk``, gzipped NDJSON, 200 with per-item
+status), ``loki`` (``POST /loki/api/v1/push``, snappy protobuf, 204) and ``syslog`` (octet-counted RFC
+5424 over TCP to ``lookout syslog``, a process of its own beside the collector). Syslog answers nothing,
+so its events are counted in Kafka: the listener writes to topics of its own, and the events of records
+created inside the measured window are summed (the records' event-count header).
 
 For every batch size (default 100 and 1,000 log events of ~400 bytes, gzip-compressed bodies):
 
@@ -33,14 +42,20 @@ import json
 import os
 import queue
 import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import orjson
+from kafka import KafkaConsumer
 
 from app.stack import producer_perf_test
+from bench import formats
 from bench.common import (
     BenchEnv,
     Collector,
@@ -48,6 +63,7 @@ from bench.common import (
     PySpy,
     bench_env,
     create_topic,
+    find_free_port,
     log_event,
     machine_info,
     parse_perf,
@@ -59,6 +75,9 @@ from bench.common import (
     summarize_collapsed,
     wire_records,
 )
+from lookout.records import events_in
+from lookout.settings import PROJECT_ROOT, Settings
+from lookout.topics import ensure_topics
 
 # --------------------------------------------------------------------------- request bodies
 
@@ -71,19 +90,24 @@ class Bodies:
     records_per_request: float  # Kafka records the collector makes of one request
     record_bytes: float  # their average size
     sample_records: list[bytes]  # real records, for the payload-file ceiling
+    routes: dict[str, list[bytes]] = field(default_factory=dict)  # the same events as each --routes sends them
 
 
-def build_bodies(batch: int, count: int, seed: int = 7) -> Bodies:
+def build_bodies(batch: int, count: int, routes: Sequence[str] = (), seed: int = 7) -> Bodies:
     rng = random.Random(seed + batch)
     now = int(time.time() * 1000)
     gzipped, raw_total, records = [], 0, []
+    by_route: dict[str, list[bytes]] = {route: [] for route in routes if route != "events"}
     for _ in range(count):
         events = [log_event(rng, now - rng.randint(0, 60_000)) for _ in range(batch)]
         raw = orjson.dumps(events)
         raw_total += len(raw)
         gzipped.append(gzip.compress(raw, compresslevel=6))
         records.extend(record.value for _key, record in wire_records(events, now))
+        for route, built in by_route.items():
+            built.append(ROUTES[route].encode(events))
     return Bodies(
+        routes={"events": gzipped, **by_route},
         batch=batch,
         gzipped=gzipped,
         raw_bytes_per_event=raw_total / (count * batch),
@@ -105,28 +129,59 @@ class Sample:
     accepted: int
 
 
-class _Client:
-    """One keep-alive connection; reconnects after an error."""
+@dataclass(frozen=True)
+class Route:
+    """How one ingest route is sent the benchmark's events, and how its answer says how many it took."""
 
-    def __init__(self, port: int, key: str, timeout_s: float = 30.0) -> None:
+    path: str
+    headers: dict[str, str]
+    ok_status: int
+    encode: Callable[[list[dict]], bytes]
+    accepted: Callable[[bytes, int], int]  # (answer body, events sent) -> events accepted
+
+
+def _bulk_accepted(answer: bytes, sent: int) -> int:
+    result = orjson.loads(answer)
+    if not result["errors"]:
+        return sent
+    return sum(1 for item in result["items"] if 200 <= next(iter(item.values()))["status"] < 300)
+
+
+ROUTES: dict[str, Route] = {
+    "events": Route("/v1/events", {"Content-Type": "application/json", "Content-Encoding": "gzip"}, 202,
+                    lambda events: gzip.compress(orjson.dumps(events), compresslevel=6),
+                    lambda answer, _sent: orjson.loads(answer)["accepted"]),
+    "bulk": Route("/_bulk", {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, 200,
+                  lambda events: gzip.compress(formats.bulk_body(events), compresslevel=6), _bulk_accepted),
+    "loki": Route("/loki/api/v1/push", {"Content-Type": "application/x-protobuf"}, 204, formats.loki_body,
+                  lambda _answer, sent: sent),
+    # Not HTTP: sent over TCP by syslog_closed_loop; its events are counted in Kafka.
+    "syslog": Route("", {}, 0, formats.syslog_stream, lambda _answer, sent: sent),
+}
+
+
+class _Client:
+    """One keep-alive connection; reconnects after an error. Statuses other than the route's success count as
+    failures; the success status is reported as 202 so every route's results read alike."""
+
+    def __init__(self, port: int, key: str, timeout_s: float = 30.0, route: Route = ROUTES["events"],
+                 batch: int = 0) -> None:
         self.port = port
         self.timeout_s = timeout_s
-        self.headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-        }
+        self.route = route
+        self.batch = batch
+        self.headers = {"Authorization": f"Bearer {key}", **route.headers}
         self.conn: http.client.HTTPConnection | None = None
 
     def post(self, body: bytes) -> tuple[int, int]:
         try:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_s)
-            self.conn.request("POST", "/v1/events", body=body, headers=self.headers)
+            self.conn.request("POST", self.route.path, body=body, headers=self.headers)
             response = self.conn.getresponse()
             payload = response.read()
-            if response.status == 202:
-                return 202, orjson.loads(payload)["accepted"]
+            if response.status == self.route.ok_status:
+                return 202, self.route.accepted(payload, self.batch)
             if response.getheader("Connection", "").lower() == "close":
                 self.close()
             return response.status, 0
@@ -172,7 +227,8 @@ class Window:
 
 
 def closed_loop(
-    port: int, key: str, bodies: Sequence[bytes], concurrency: int, warmup: float, duration: float
+    port: int, key: str, bodies: Sequence[bytes], concurrency: int, warmup: float, duration: float,
+    route: Route = ROUTES["events"], batch: int = 0,
 ) -> Window:
     start = time.monotonic()
     measure_from, measure_to = start + warmup, start + warmup + duration
@@ -180,7 +236,7 @@ def closed_loop(
     lock = threading.Lock()
 
     def worker(offset: int) -> None:
-        client = _Client(port, key)
+        client = _Client(port, key, route=route, batch=batch)
         i = offset
         local: list[Sample] = []
         while True:
@@ -261,6 +317,81 @@ def open_loop(
     return window
 
 
+# --------------------------------------------------------------------------- syslog over TCP
+
+
+class SyslogListener:
+    """``lookout syslog`` as a process of its own, writing to topics of its own (so its events can be counted)."""
+
+    def __init__(self, env: BenchEnv, overrides: dict[str, str], run: int) -> None:
+        self.port = find_free_port()
+        self.settings = env.settings.with_(syslog_port=self.port, syslog_key=env.ingest_key,
+                                           kafka_topic_prefix=f"benchsyslog{run}.{self.port}.")
+        ensure_topics(self.settings)
+        self.log_path = env.home / f"syslog-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "syslog"],
+            env={**os.environ, **self.settings.as_env(), **overrides},
+            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lookout syslog exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"lookout syslog did not listen within 30 s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def syslog_closed_loop(listener: SyslogListener, streams: Sequence[bytes], concurrency: int, warmup: float,
+                       duration: float) -> float:
+    """Events/s the listener got acknowledged by Kafka while ``concurrency`` connections sent back to back.
+
+    TCP pushes back (the listener reads the next bytes only once the last batch is acknowledged), so
+    senders block exactly as a syslog daemon's queue would fill.
+    """
+    start = time.time()
+    measure_from, measure_to = start + warmup, start + warmup + duration
+
+    def sender(offset: int) -> None:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=30) as sock:
+            i = offset
+            while time.time() < measure_to:
+                sock.sendall(streams[i % len(streams)])
+                i += 1
+
+    threads = [threading.Thread(target=sender, args=(n * 7,), daemon=True) for n in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return _events_created_between(listener.settings, measure_from, measure_to) / duration
+
+
+def _events_created_between(settings: Settings, start_s: float, end_s: float) -> int:
+    """Events in records of the log topic created in [start, end), read until the topic stays quiet 3 s."""
+    consumer = KafkaConsumer(settings.topic("log"), bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=3000)
+    try:
+        return sum(events_in(record.value, record.headers) for record in consumer
+                   if start_s * 1000 <= record.timestamp < end_s * 1000)
+    finally:
+        consumer.close()
+
+
 # --------------------------------------------------------------------------- one configuration
 
 
@@ -322,6 +453,7 @@ class Result:
     record_bytes: float = 0.0
     events_per_record: float = 0.0
     loadavg_1m: float = 0.0  # machine load right after the closed loop (other people's work included)
+    route: str = "events"
 
     @property
     def events_per_collector_core_s(self) -> float:
@@ -387,6 +519,58 @@ def measure(
     if not args.skip_ceiling:
         ceiling(env, config, bodies, closed, result)
     return result
+
+
+def measure_route(
+    env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, route: str, run: int, args: argparse.Namespace
+) -> Result:
+    """The closed loop through another route (``--routes``): maximum events/s and the cores it took."""
+    progress(f"  closed loop via {route}, batch {bodies.batch}, {args.concurrency} connections, "
+             f"{args.duration:.0f}s ...")
+    kafka = env.stack.kafka.pid()
+    meter = CpuMeter()
+    p50 = p99 = float("nan")
+    failures: dict[int, int] = {}
+    if route == "syslog":
+        listener = SyslogListener(env, config.extra_env, run)
+        try:
+            meter.start({"collector": CpuMeter.tree(listener.proc.pid), "kafka": [kafka] if kafka else [],
+                         "loadgen": [_self_pid()]})
+            events_per_s = syslog_closed_loop(listener, bodies.routes[route], args.concurrency, args.warmup,
+                                              args.duration)
+            cpu = meter.stop()
+        finally:
+            listener.stop()
+        requests_per_s = float("nan")
+    else:
+        meter.start({"collector": collector.pids(), "kafka": [kafka] if kafka else [], "loadgen": [_self_pid()]})
+        closed = closed_loop(collector.port, env.ingest_key, bodies.routes[route], args.concurrency, args.warmup,
+                             args.duration, ROUTES[route], bodies.batch)
+        cpu = meter.stop()
+        events_per_s, requests_per_s = closed.events_per_s, closed.requests_per_s
+        p50, p99, failures = closed.latency_ms(50), closed.latency_ms(99), closed.failures()
+    result = Result(config=str(config), batch=bodies.batch, run=run, max_events_per_s=events_per_s,
+                    max_requests_per_s=requests_per_s, closed_p50_ms=p50, closed_p99_ms=p99,
+                    closed_failures=failures, cpu_cores={k: round(v, 2) for k, v in cpu.items()},
+                    loadavg_1m=os.getloadavg()[0], route=route)
+    progress(f"    max {events_per_s:,.0f} events/s, failures {failures or 0}, cores used {result.cpu_cores}, "
+             f"{result.events_per_collector_core_s:,.0f} events per collector core-second")
+    return result
+
+
+def print_routes(results: list[Result]) -> None:
+    """Each route's events/s beside the native route's, per batch size and run (the 30% goal)."""
+    print()
+    print("| batch | run | route | max events/s | % of native | cores: collector (syslog: listener) / kafka / loadgen "
+          "| events per collector core-s | p99 @max ms | failures |")
+    print("|---:|---:|---|---:|---:|---|---:|---:|---|")
+    for r in results:
+        native = next((n.max_events_per_s for n in results
+                       if n.route == "events" and n.batch == r.batch and n.run == r.run), 0.0)
+        share = f"{r.max_events_per_s / native:.0%}" if native else "-"
+        cores = " / ".join(f"{r.cpu_cores.get(k, 0):.2f}" for k in ("collector", "kafka", "loadgen"))
+        print(f"| {r.batch} | {r.run} | {r.route} | {r.max_events_per_s:,.0f} | {share} | {cores} | "
+              f"{r.events_per_collector_core_s:,.0f} | {_f(r.closed_p99_ms)} | {r.closed_failures or '-'} |")
 
 
 def ceiling(env: BenchEnv, config: Config, bodies: Bodies, closed: Window, result: Result) -> None:
@@ -527,8 +711,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--py-spy", metavar="BINARY", help="profile the collector's workers with this py-spy during every closed loop"
     )
+    parser.add_argument(
+        "--routes", default="events",
+        help=f"routes to send the same events through, comma-separated, each run in turn: {', '.join(ROUTES)} "
+        "(default events, the native route)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     args = parser.parse_args(argv)
+    routes = [r for r in args.routes.split(",") if r]
+    if unknown := set(routes) - set(ROUTES):
+        raise SystemExit(f"--routes: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ROUTES)}")
 
     info = machine_info()
     print_machine(info)
@@ -546,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = [Config(args.workers, args.threads, args.compression)]
 
     progress(f"building request bodies ({args.bodies} per batch size) ...")
-    bodies = {b: build_bodies(b, args.bodies) for b in batches}
+    bodies = {b: build_bodies(b, args.bodies, routes) for b in batches}
     for b in bodies.values():
         progress(
             f"  batch {b.batch}: {b.raw_bytes_per_event:.0f} B/event as sent, gzip body "
@@ -568,10 +760,16 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 try:
                     for batch in batches:
-                        results.append(measure(env, collector, config, bodies[batch], run, args))
+                        for route in routes:
+                            if route == "events":
+                                results.append(measure(env, collector, config, bodies[batch], run, args))
+                            else:
+                                results.append(measure_route(env, collector, config, bodies[batch], route, run, args))
                 finally:
                     collector.stop()
-    print_table(results)
+    print_table([r for r in results if r.route == "events"])
+    if routes != ["events"]:
+        print_routes(results)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": info, "args": vars(args), "results": [asdict(r) for r in results]}, handle, indent=2)

@@ -19,13 +19,14 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected
 
 from access import key_usage
-from access.auth import AuthUnavailable, Principal
+from access.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
 from collector import packing, prometheus
 from collector.errors import ApiError
 from collector.producer import KafkaUnavailable
 from collector.ratelimit import rate_limit_event
-from collector.services import services, settings
+from collector.services import CollectorServices, services, settings
 from lookout.contract import KINDS
+from lookout.settings import Settings
 
 log = logging.getLogger("lookout.collector")
 
@@ -60,15 +61,21 @@ def authenticate() -> Principal:
 
 def principal_for(key: str) -> Principal:
     """The principal of a key however the route's protocol carried it; it may send some kind of event."""
+    principal = check_key(key, services().authenticator)
+    g.key_name = principal.name
+    return principal
+
+
+def check_key(key: str, authenticator: ApiKeyAuthenticator) -> Principal:
+    """The principal of a key that may send some kind of event (no request needed: the syslog listener)."""
     try:
-        principal = services().authenticator.authenticate(key)
+        principal = authenticator.authenticate(key)
     except AuthUnavailable:
         raise ApiError(
             503, "cannot verify API keys right now", {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)}
         ) from None
     if principal is None:
         raise ApiError(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
-    g.key_name = principal.name
     if not principal.scopes & _INGEST_SCOPES:
         scopes = ", ".join(f"'{scope}'" for scope in sorted(principal.scopes)) or "none"
         raise ApiError(
@@ -174,9 +181,25 @@ def authenticated_body() -> tuple[Principal, bytes]:
     return principal, read_body()
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a batch came from, for the log and the rate-limit security event."""
+
+    address: str
+    route: str
+    request_id: str | None = None
+
+
 def accept(items: Sequence[object], principal: Principal) -> Accepted:
     """Validate, rate-limit and produce; the accepted events are durable in Kafka when this returns."""
-    config, svc = settings(), services()
+    origin = Origin(request.remote_addr or "", request.path, g.get("request_id"))
+    return admit(items, principal, settings(), services(), origin)
+
+
+def admit(
+    items: Sequence[object], principal: Principal, config: Settings, svc: CollectorServices, origin: Origin
+) -> Accepted:
+    """:func:`accept` for callers outside a Flask request (the syslog listener), with their own services."""
     result = packing.build_records(
         items,
         now_ms=int(time.time() * 1000),
@@ -194,14 +217,14 @@ def accept(items: Sequence[object], principal: Principal) -> Accepted:
     rate_headers = decision.headers() if decision is not None else {}
     if decision is not None and not decision.allowed:
         prometheus.EVENTS_REJECTED.labels("rate_limited").inc(result.accepted)
-        _report_rate_limited(principal, decision.limit)
+        _report_rate_limited(principal, decision.limit, config, svc, origin)
         raise ApiError(429, "rate limit exceeded for this API key", rate_headers)
     try:
         svc.producer.send_all(result.records)
     except KafkaUnavailable as exc:
         prometheus.PRODUCE_ERRORS.inc()
         prometheus.EVENTS_REJECTED.labels("unavailable").inc(result.accepted)
-        log.warning("produce failed", extra={"request_id": g.get("request_id"), "error": str(exc)})
+        log.warning("produce failed", extra={"request_id": origin.request_id, "error": str(exc)})
         raise ApiError(
             503,
             "event storage is unavailable; nothing from this request was accepted, retry later",
@@ -213,9 +236,10 @@ def accept(items: Sequence[object], principal: Principal) -> Accepted:
     return Accepted(result, rate_headers)
 
 
-def _report_rate_limited(principal: Principal, limit: int) -> None:
+def _report_rate_limited(
+    principal: Principal, limit: int, config: Settings, svc: CollectorServices, origin: Origin
+) -> None:
     """A security_event for a throttled key, at most once per window per key (best effort)."""
-    config, svc = settings(), services()
     try:
         if not svc.redis.set(
             f"lookout:ratelimit:reported:{principal.key_id}", 1, nx=True, ex=RATE_LIMIT_REPORT_WINDOW_S
@@ -223,7 +247,7 @@ def _report_rate_limited(principal: Principal, limit: int) -> None:
             return
     except redis.RedisError:
         return
-    event = rate_limit_event(principal, limit, request.remote_addr or "", request.path, int(time.time() * 1000))
+    event = rate_limit_event(principal, limit, origin.address, origin.route, int(time.time() * 1000))
     try:
         svc.producer.send_all(
             packing.build_records(

@@ -130,6 +130,27 @@ def _worker_class(raw: str) -> str:
     return raw
 
 
+def _port_or_off(raw: str) -> int:
+    return 0 if raw.strip() == "0" else _port(raw)
+
+
+def _syslog_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    cert, key = env.get("LOOKOUT_SYSLOG_TLS_CERT", "").strip(), env.get("LOOKOUT_SYSLOG_TLS_KEY", "").strip()
+    if bool(cert) != bool(key):
+        raise SettingsError("LOOKOUT_SYSLOG_TLS_CERT and LOOKOUT_SYSLOG_TLS_KEY must be set together (or neither)")
+    return {
+        "syslog_host": env.get("LOOKOUT_SYSLOG_HOST", "127.0.0.1"),
+        "syslog_port": _env("LOOKOUT_SYSLOG_PORT", "5140", _port_or_off, env),
+        "syslog_key": env.get("LOOKOUT_SYSLOG_KEY", "").strip(),
+        "syslog_tls_cert": cert,
+        "syslog_tls_key": key,
+        "syslog_max_connections": _env("LOOKOUT_SYSLOG_MAX_CONNECTIONS", "256", _positive_int, env),
+        "syslog_max_message_bytes": _env("LOOKOUT_SYSLOG_MAX_MESSAGE_BYTES", str(64 * 1024), _positive_int, env),
+        "syslog_idle_timeout_s": _env("LOOKOUT_SYSLOG_IDLE_TIMEOUT_S", "300", _positive_float, env),
+        "syslog_workers": _env("LOOKOUT_SYSLOG_WORKERS", str(min(2, os.cpu_count() or 1)), _positive_int, env),
+    }
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -204,6 +225,16 @@ class Settings:
     smtp_password: str
     smtp_from: str
     panel_cache_ttl_s: int
+    # Syslog over TCP (interoperability: collector/syslog)
+    syslog_host: str
+    syslog_port: int  # 0: `lookout up` starts no listener
+    syslog_key: str
+    syslog_tls_cert: str
+    syslog_tls_key: str
+    syslog_max_connections: int
+    syslog_max_message_bytes: int
+    syslog_idle_timeout_s: float
+    syslog_workers: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -282,6 +313,7 @@ class Settings:
             smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
             panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
+            **_syslog_settings(env),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from collector.otlp.hostmetrics import host_metric, is_host_metric
 from lookout.contract import HTTP_METHODS, LEVEL_ALIASES, LEVELS, field_spec
 from lookout.contract.fields import FieldError, compile_checker
 
@@ -224,11 +225,16 @@ def _http_duration_event(res: Resource, otel: dict[str, object], *, name: str, u
 def _system_metric_event(res: Resource, otel: dict[str, object], *, name: str, unit: str, time_ns: int,
                          value: float, attributes: dict[str, object]) -> dict[str, object]:
     event = _base_event("system_metric", res, time_ns)
-    # "system.cpu.utilization" -> "system"; Prometheus-style "node_cpu_seconds_total" -> "node".
-    prefix = name.split(".", 1)[0] if "." in name else name.split("_", 1)[0]
-    event["metric_type"] = (prefix or name)[:50]
-    event["metric_name"] = name
-    event["value"] = value
+    if is_host_metric(name):
+        row = host_metric(name, unit, value, attributes)
+        event["metric_type"], event["metric_name"], event["value"], unit = (
+            row.metric_type, row.metric_name, row.value, row.unit)
+    else:
+        # Prometheus-style "node_cpu_seconds_total" -> "node"; "db.client.operation.duration" -> "db".
+        prefix = name.split(".", 1)[0] if "." in name else name.split("_", 1)[0]
+        event["metric_type"] = (prefix or name)[:50]
+        event["metric_name"] = name
+        event["value"] = value
     if len(unit) <= _UNIT_MAX:
         event["unit"] = unit
     else:

@@ -1,7 +1,7 @@
 """``POST /v1/json`` and ``POST /v1/json/<service>``: JSON log records as shippers' generic HTTP outputs
-send them (Vector's ``http`` sink, Fluent Bit's ``http`` output, syslog-ng's ``http()``, rsyslog's
-``omhttp``), mapped through collector.field_mapping; the service in the path is used for records that
-name none.
+send them (Vector's ``http`` sink, Fluent Bit's ``http`` output in its JSON formats and its default
+MessagePack, syslog-ng's ``http()``, rsyslog's ``omhttp``), mapped through collector.field_mapping; the
+service in the path is used for records that name none.
 
 Answered with the body of ``POST /v1/events`` (accepted, rejected, per-record errors) but status 200, even
 when some records were refused: these tools resend a batch on any other status, which would store its good
@@ -14,7 +14,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, request
 
-from collector import intake
+from collector import fluent_msgpack, intake
 from collector.body import BadItem, BodyLimits, inflate
 from collector.errors import ApiError
 from collector.field_mapping import map_document
@@ -36,9 +36,11 @@ def ingest_json(service: str | None = None) -> Response:
         )
     principal = intake.principal_for(key)
     limits = BodyLimits.from_settings(settings())
-    records = parse_documents(
-        inflate(intake.read_body(), request.headers.get("Content-Encoding"), limits.max_body_bytes), limits
-    )
+    body = inflate(intake.read_body(), request.headers.get("Content-Encoding"), limits.max_body_bytes)
+    if request.mimetype == fluent_msgpack.CONTENT_TYPE:  # Fluent Bit's default format
+        records = fluent_msgpack.parse_records(body, limits)
+    else:
+        records = parse_documents(body, limits)
     received_ms = int(time.time() * 1000)
     items = [
         map_document(record, default_kind=principal.default_kind, received_ms=received_ms, fallback_service=service)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ class Up:
 
     def __init__(self, settings: Settings, stack: Stack, home: Path, output: Path) -> None:
         self.collector_port, self.dashboard_port = find_free_port(), find_free_port()
+        self.syslog_port = find_free_port()
         self.home, self.output = home, output
         suffix = uuid.uuid4().hex[:6]
         self.env = {
@@ -46,6 +48,7 @@ class Up:
             "LOOKOUT_KAFKA_TOPIC_PREFIX": f"up{suffix}.",  # its own topics and consumer groups
             "LOOKOUT_COLLECTOR_PORT": str(self.collector_port),
             "LOOKOUT_DASHBOARD_PORT": str(self.dashboard_port),
+            "LOOKOUT_SYSLOG_PORT": str(self.syslog_port),
             "LOOKOUT_COLLECTOR_WORKERS": "2",
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -142,9 +145,19 @@ def test_lookout_up_demo_serves_demo_logs_within_10_seconds(settings, stack, tmp
         assert 'lookout_collector_events_accepted_total{kind="log"}' in metrics
         ready = requests.get(f"{up.collector_url}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
+        # The syslog listener runs beside the collector: a message with the key in its structured data lands.
+        marker = uuid.uuid4().hex[:10]
+        with socket.create_connection(("127.0.0.1", up.syslog_port), timeout=5) as sock:
+            sock.sendall(f'<12>1 - up-host up-syslog - - [lookout@32473 key="{credentials["ingest_api_key"]}"] '
+                         f"disk low {marker}\n".encode())
+        (row,) = eventually(lambda: requests.get(
+            f"{up.dashboards_url}/api/v1/logs", params={"q": marker},
+            headers={"Authorization": f"Bearer {credentials['query_api_key']}"}, timeout=5).json()["logs"])
+        assert (row["service"], row["instance"], row["level"]) == ("up-syslog", "up-host", "warn")
     finally:
         returncode = up.stop()
     assert returncode == 0, up.output.read_text()
+    assert not port_in_use(up.syslog_port, "127.0.0.1")
     # SIGTERM stopped the gunicorn collector too: nothing listens on its port any more.
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{up.collector_url}/healthz", timeout=2)

@@ -137,6 +137,81 @@ def test_fluent_bit_http_output(collector_url, dashboards_url, ingest_key, query
     assert all(row["level"] == "info" for row in rows)
 
 
+# The json example payload of Fluent Bit's "Output Formats" page (data-pipeline/outputs/output_formats), byte
+# for byte: the first three commits of its repository, formatted as the page shows it.
+FLUENT_BIT_DOCUMENTED_JSON = b"""[
+  {
+    "timestamp": 1398282091.000,
+    "log": "Core: initialization and 32 bit fixes.",
+    "commit": "b327996bfcbc0f1f47e62c862c6f303592dfacea",
+    "author": "Eduardo Silva"
+  },
+  {
+    "timestamp": 1422350608.000,
+    "log": "Initial import.",
+    "commit": "49269c5ec3c74411943e362cfef85052665ae97f",
+    "author": "Eduardo Silva"
+  },
+  {
+    "timestamp": 1422418113.000,
+    "log": "Doc: add reference to Apache License v2.0",
+    "commit": "6e09478733e8273ec216328dfc921e622740695d",
+    "author": "Eduardo Silva"
+  }
+]"""
+
+
+def test_fluent_bit_documented_payload_byte_for_byte(collector_url, dashboards_url, ingest_key, query_key):
+    # As documented, the records are from 2014: read and mapped, then refused for their age alone.
+    r = _post(collector_url, ingest_key, FLUENT_BIT_DOCUMENTED_JSON, "/v1/json/fluent-docs",
+              **{"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["accepted"] == 0, r.text
+    assert [e["index"] for e in r.json()["errors"]] == [0, 1, 2]
+    assert all("older than" in e["error"] for e in r.json()["errors"])
+    # The same bytes with today's times (same width) are stored with their fields in place.
+    now = int(time.time())
+    body = FLUENT_BIT_DOCUMENTED_JSON
+    for old in (b"1398282091", b"1422350608", b"1422418113"):
+        body = body.replace(old, str(now).encode())
+    documented = {"Core: initialization and 32 bit fixes.", "Initial import.",
+                  "Doc: add reference to Apache License v2.0"}
+    r = _post(collector_url, ingest_key, body, "/v1/json/fluent-docs", **{"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json() == {"accepted": 3, "rejected": 0, "errors": []}
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="fluent-docs")) >= 3 and found,
+                      timeout_s=30)
+    assert {row["message"] for row in rows} == documented
+    assert {row["metadata"]["commit"] for row in rows} >= {"b327996bfcbc0f1f47e62c862c6f303592dfacea"}
+
+
+def test_fluent_bit_default_msgpack(collector_url, dashboards_url, ingest_key, query_key):
+    """Format msgpack (the http output's default), laid out as Fluent Bit's msgpack-format page describes:
+    [EventTime (fixext 8, type 0: seconds, nanoseconds), {record}] back to back, and 2.1's [[time, {}], {record}]."""
+    marker = uuid.uuid4().hex[:10]
+    now = int(time.time())
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return bytes([0xA0 | len(data)]) + data if len(data) < 32 else b"\xd9" + bytes([len(data)]) + data
+
+    def record(log: str) -> bytes:
+        return b"\x82" + text("log") + text(log) + text("host") + text("fb-7")
+
+    event_time = b"\xd7\x00" + now.to_bytes(4, "big") + (250_000_000).to_bytes(4, "big")
+    body = (b"\x92" + event_time + record(f"msgpack one {marker}")
+            + b"\x92\x92" + event_time + b"\x80" + record(f"msgpack two {marker}")
+            + b"\x92\xa3bad" + record("refused alone"))
+    r = _post(collector_url, ingest_key, gzip.compress(body), "/v1/json/fluent-msgpack",
+              **{"Content-Type": "application/msgpack", "Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 2 and r.json()["errors"][0]["index"] == 2
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="fluent-msgpack", q=marker)) == 2
+                      and found, timeout_s=30)
+    assert {row["instance"] for row in rows} == {"fb-7"}
+    assert all(row["timestamp"].endswith(".250Z") for row in rows)
+    r = _post(collector_url, ingest_key, b"\xc1", "/v1/json", **{"Content-Type": "application/msgpack"})
+    assert r.status_code == 400 and "MessagePack" in r.json()["error"]
+
+
 def test_bad_records_are_refused_alone_with_a_200(collector_url, ingest_key):
     body = b'{"message": "good", "service": "s"}\n{broken\n42\n{"service": "s"}\n'
     r = _post(collector_url, ingest_key, body)

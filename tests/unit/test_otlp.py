@@ -504,11 +504,11 @@ def test_gauge_point_maps_onto_a_system_metric() -> None:
             "service": "api",
             "instance": "node-1",
             "timestamp": T_MS,
-            "metric_type": "system",
-            "metric_name": "system.cpu.utilization",
-            "value": 0.75,
-            "unit": "1",
-            "metadata": {"cpu": 0, "state": "user", "otel": {**OTEL_BASE, "aggregation": "gauge"}},
+            "metric_type": "cpu",
+            "metric_name": "system.cpu.utilization.user",
+            "value": 75.0,
+            "unit": "percent",
+            "metadata": {"cpu": 0, "otel": {**OTEL_BASE, "aggregation": "gauge"}},
         }
     ]
     validate_event(batch.events[0], NOW)
