@@ -92,12 +92,8 @@ def test_the_stack_runs_three_brokers_and_topics_keep_three_replicas_two_in_sync
             for partition in topic["partitions"]:
                 # Every partition on all three brokers, each in sync.
                 assert sorted(partition["replica_nodes"]) == sorted(partition["isr_nodes"]) == [1, 2, 3], partition
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
-        min_isr = {
-            resource[3]: {entry[0]: entry[1] for entry in resource[4]}["min.insync.replicas"]
-            for response in configs
-            for resource in response.resources
-        }
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+        min_isr = {name: configs["min.insync.replicas"]["value"] for name, configs in described["topic"].items()}
         assert min_isr == dict.fromkeys(names, "2")
     finally:
         admin.close()
