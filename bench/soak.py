@@ -623,7 +623,8 @@ def positive_int(raw: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak",
-        description=__doc__.split("\n\n")[0].strip() if __doc__ else None,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Everything runs in a private temporary home on free ports; nothing touches a running "
         "`lookout up`. Progress goes to stderr every 5 s, the report to stdout.",
     )
