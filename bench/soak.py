@@ -85,7 +85,9 @@ def mixed_events(seed: int) -> Iterator[dict[str, Any]]:
         for kind in cycle:
             while not pools[kind]:
                 event = next(source)
-                pools[event["kind"]].append(event)
+                # The demo makes ~100 API metrics per admin record: keep a few, not all of them.
+                if len(pools[event["kind"]]) < 64:
+                    pools[event["kind"]].append(event)
             event = dict(pools[kind].pop())
             event["event_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             event["timestamp"] = int(time.time() * 1000)
