@@ -49,7 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 # Ingest may stall this long around the leader's death: the controller moves leadership once the
 # dead broker's session expires (6 s, app/stack/kafka.py), then producers refresh their metadata.
-# Measured 9.6-13.9 s at load 10-36 (docs/benchmarks.md); the bound leaves room for worse.
+# Measured 9.6-13.9 s with the load average up to 36 (docs/benchmarks.md); the bound leaves room for worse.
 RESUME_BOUND_S = 45.0
 
 
