@@ -137,10 +137,10 @@ def _wait_for_signal() -> None:
 
 def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     from lookout.logsetup import configure
-    from pipeline.runner import PipelineThreads, build_consumers
+    from pipeline.runner import SINKS, PipelineThreads, build_consumers
 
     configure(settings.log_level, settings.log_json)
-    threads = PipelineThreads(build_consumers(settings, args.sink))
+    threads = PipelineThreads(build_consumers(settings, args.sink or SINKS))
     threads.start()
     _wait_for_signal()
     threads.stop()

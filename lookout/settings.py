@@ -88,6 +88,17 @@ def _bootstrap(raw: str) -> str:
     return raw
 
 
+def local_cluster_bootstrap(brokers: int, first_port: int = 9092) -> str:
+    """The addresses `lookout stack` gives a local cluster: every second port from ``first_port``
+    (each broker's KRaft controller listens on the port after its own)."""
+    return ",".join(f"127.0.0.1:{first_port + 2 * i}" for i in range(brokers))
+
+
+def replication_factor_for(brokers: int) -> int:
+    """Topic replicas by default: one per broker, at most three."""
+    return min(3, brokers)
+
+
 def _retention_overrides(raw: str) -> dict[str, int]:
     overrides: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
@@ -235,6 +246,8 @@ class Settings:
     syslog_max_message_bytes: int
     syslog_idle_timeout_s: float
     syslog_workers: int
+    # Kafka cluster (hardening: soak and cluster): brokers `lookout stack` runs on this machine
+    kafka_brokers: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -247,9 +260,10 @@ class Settings:
         collector_port = _env("LOOKOUT_COLLECTOR_PORT", "4318", _port, env)
         dashboard_host = env.get("LOOKOUT_DASHBOARD_HOST", "127.0.0.1")
         dashboard_port = _env("LOOKOUT_DASHBOARD_PORT", "8000", _port, env)
+        kafka_brokers = _env("LOOKOUT_KAFKA_BROKERS", "1", _positive_int, env)
         return cls(
             home=home,
-            kafka_bootstrap=_env("LOOKOUT_KAFKA_BOOTSTRAP", "127.0.0.1:9092", _bootstrap, env),
+            kafka_bootstrap=_env("LOOKOUT_KAFKA_BOOTSTRAP", local_cluster_bootstrap(kafka_brokers), _bootstrap, env),
             postgres_dsn=_env(
                 "LOOKOUT_POSTGRES_DSN", "postgresql://lookout:lookout@127.0.0.1:5432/lookout", _postgres_dsn, env
             ),
@@ -277,7 +291,9 @@ class Settings:
             retention_days=_env("LOOKOUT_RETENTION_DAYS", "30", _positive_int, env),
             retention_overrides=_env("LOOKOUT_RETENTION_OVERRIDES", "", _retention_overrides, env),
             kafka_topic_partitions=_env("LOOKOUT_KAFKA_TOPIC_PARTITIONS", "4", _positive_int, env),
-            kafka_replication_factor=_env("LOOKOUT_KAFKA_REPLICATION_FACTOR", "1", _positive_int, env),
+            kafka_replication_factor=_env(
+                "LOOKOUT_KAFKA_REPLICATION_FACTOR", str(replication_factor_for(kafka_brokers)), _positive_int, env
+            ),
             kafka_compression=_env("LOOKOUT_KAFKA_COMPRESSION", "lz4", _compression, env),
             kafka_topic_prefix=env.get("LOOKOUT_KAFKA_TOPIC_PREFIX", "lookout."),
             batch_max_rows=_env("LOOKOUT_BATCH_MAX_ROWS", "50000", _positive_int, env),
@@ -314,6 +330,7 @@ class Settings:
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
             panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
             **_syslog_settings(env),
+            kafka_brokers=kafka_brokers,
         )
 
     def with_(self, **changes: Any) -> Settings:

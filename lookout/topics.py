@@ -1,4 +1,4 @@
-"""Creates Lookout's Kafka topics: one per event kind plus the dead-letter topic."""
+"""Creates Lookout's Kafka topics: one per event kind plus the dead-letter topic, replicated as configured."""
 
 from __future__ import annotations
 
@@ -16,8 +16,21 @@ def topic_names(settings: Settings) -> list[str]:
     return [settings.topic(kind) for kind in KINDS] + [settings.dead_letter_topic]
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """Replicas that must have a record before it is acknowledged (producers use acks=all).
+
+    A majority: with three replicas an acknowledged record survives the loss of any one broker,
+    and writes go on while one is down.
+    """
+    return replication_factor // 2 + 1
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create the missing topics with the configured partition count; returns the ones created."""
+    """Create the missing topics with the configured partitions and replicas; returns the ones created.
+
+    Topics that exist are left as they are (changing their replication is a reassignment, an
+    operator's decision).
+    """
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="lookout-admin",
@@ -27,10 +40,12 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         existing = set(admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
         if missing:
+            replicas = settings.kafka_replication_factor
+            config = {"min.insync.replicas": str(min_insync_replicas(replicas))}
             try:
                 admin.create_topics(
                     [
-                        NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                        NewTopic(name, settings.kafka_topic_partitions, replicas, topic_configs=config)
                         for name in missing
                     ],
                     timeout_ms=int(timeout_s * 1000),

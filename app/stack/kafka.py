@@ -1,4 +1,4 @@
-"""A single-node KRaft Kafka broker run from the Apache jars on Maven Central.
+"""KRaft Kafka brokers (one, or a local cluster) run from the Apache jars on Maven Central.
 
 The jars are resolved once per machine with Maven (``kafka-pom.xml``) into a
 shared cache, so every stack home and test session reuses them.
@@ -21,7 +21,8 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from app.stack.base import LOCALHOST, Service, StackError, telling_line, wait_for_port
-from lookout.settings import ToolPaths
+from lookout.settings import ToolPaths, replication_factor_for
+from lookout.topics import min_insync_replicas
 
 _HERE = Path(__file__).resolve().parent
 POM = _HERE / "kafka-pom.xml"
@@ -135,11 +136,30 @@ def _cluster_id() -> str:
 
 
 class KafkaService(Service):
-    name = "kafka"
+    """One KRaft node (broker and controller in one JVM): alone, or one of a local cluster.
 
-    def __init__(self, home: Path, port: int, controller_port: int) -> None:
+    A cluster's nodes are all voters of the metadata quorum and share one cluster id, kept in
+    ``cluster_id_file`` so each node is formatted with the same one.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        controller_port: int,
+        *,
+        node_id: int = 1,
+        voters: str | None = None,
+        cluster_size: int = 1,
+    ) -> None:
+        # A lone broker keeps the directory it always had; cluster nodes get one each.
+        self.name = "kafka" if cluster_size == 1 else f"kafka-{node_id}"
         super().__init__(home, port)
         self.controller_port = controller_port
+        self.node_id = node_id
+        self.cluster_size = cluster_size
+        self.voters = voters or f"{node_id}@{LOCALHOST}:{controller_port}"
+        self.cluster_id_file = home / "kafka-cluster-id"
         self.config_file = self.data_dir / "server.properties"
         self.log_dirs = self.data_dir / "data"
 
@@ -157,13 +177,23 @@ class KafkaService(Service):
         self.config_file.write_text(self._server_properties())
         if not (self.log_dirs / "meta.properties").is_file():
             self._format()
-        self._launch([*_java_argv("kafka.Kafka", "-Xmx512m"), str(self.config_file)])
+        # Three JVMs share the machine in a cluster, so each gets a smaller heap.
+        heap = "-Xmx512m" if self.cluster_size == 1 else "-Xmx384m"
+        self._launch([*_java_argv("kafka.Kafka", heap), str(self.config_file)])
 
     def _format(self) -> None:
-        argv = [*_java_argv("kafka.tools.StorageTool"), "format", "-t", _cluster_id(), "-c", str(self.config_file)]
+        argv = [*_java_argv("kafka.tools.StorageTool"), "format", "-t", self._cluster_id(), "-c", str(self.config_file)]
         result = subprocess.run(argv, cwd=self.data_dir, capture_output=True, text=True)
         if result.returncode != 0:
             raise self.error(f"formatting {self.log_dirs} failed: {telling_line(result.stdout + result.stderr)}")
+
+    def _cluster_id(self) -> str:
+        if self.cluster_size == 1:
+            return _cluster_id()
+        if not self.cluster_id_file.is_file():
+            self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cluster_id_file.write_text(_cluster_id() + "\n")
+        return self.cluster_id_file.read_text().strip()
 
     def _ready(self) -> bool:
         # The port opens before the broker serves requests; a metadata round trip proves it does.
@@ -186,10 +216,13 @@ class KafkaService(Service):
     def _server_properties(self) -> str:
         listener = f"{LOCALHOST}:{self.port}"
         controller = f"{LOCALHOST}:{self.controller_port}"
+        # Internal topics (consumer offsets, transactions) are replicated like Lookout's own.
+        replication = replication_factor_for(self.cluster_size)
+        replicas, in_sync = str(replication), str(min_insync_replicas(replication))
         settings = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{controller}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://{listener},CONTROLLER://{controller}",
             "advertised.listeners": f"PLAINTEXT://{listener}",
             "controller.listener.names": "CONTROLLER",
@@ -197,15 +230,22 @@ class KafkaService(Service):
             "log.dirs": str(self.log_dirs),
             "num.partitions": "1",
             "delete.topic.enable": "true",
-            # One broker: internal topics cannot be replicated.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": in_sync,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": in_sync,
             # Consumers in tests should not sit out the default 3 s rebalance delay.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.cluster_size > 1:
+            # A broker that dies without a goodbye keeps its partitions' leadership until the
+            # controller's session for it expires (9 s by default); 6 s moves them sooner while a
+            # busy machine's scheduling hiccups still do not fence a healthy broker.
+            settings["broker.heartbeat.interval.ms"] = "1000"
+            settings["broker.session.timeout.ms"] = "6000"
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 

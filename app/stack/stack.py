@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from app.stack.base import LOCALHOST, Service, ServiceStatus, StackError, find_free_port
 from app.stack.kafka import KafkaService
 from app.stack.postgres import PostgresService
 from app.stack.redis import RedisService
-
-if TYPE_CHECKING:
-    from lookout.settings import Settings
+from lookout.settings import Settings, replication_factor_for
 
 DEFAULT_POSTGRES_DSN = "postgresql://lookout:lookout@127.0.0.1:5432/lookout"
 _LOCAL_HOSTS = {LOCALHOST, "localhost"}
@@ -33,33 +30,48 @@ def _local_port(setting: str, value: str, host: str | None, port: int | None, de
 
 
 class Stack:
-    """Kafka, PostgreSQL and Redis for one home directory, all on 127.0.0.1."""
+    """Kafka (one broker, or a KRaft cluster of several), PostgreSQL and Redis for one home, all on 127.0.0.1."""
 
     def __init__(
         self,
         home: Path,
-        kafka_port: int = 9092,
-        kafka_controller_port: int = 9093,
+        kafka_ports: Sequence[tuple[int, int]] = ((9092, 9093),),
         postgres_dsn: str = DEFAULT_POSTGRES_DSN,
         redis_port: int = 6379,
     ) -> None:
+        """``kafka_ports``: (broker, controller) ports, one pair per broker."""
         self.home = Path(home).resolve()
-        self.kafka = KafkaService(self.home, kafka_port, kafka_controller_port)
+        voters = ",".join(f"{i}@{LOCALHOST}:{controller}" for i, (_, controller) in enumerate(kafka_ports, 1))
+        self.brokers = [
+            KafkaService(self.home, port, controller, node_id=i, voters=voters, cluster_size=len(kafka_ports))
+            for i, (port, controller) in enumerate(kafka_ports, 1)
+        ]
         self.postgres = PostgresService(self.home, postgres_dsn)
         self.redis = RedisService(self.home, redis_port)
 
     @property
+    def kafka(self) -> KafkaService:
+        """The first broker (the only one unless this is a cluster)."""
+        return self.brokers[0]
+
+    @property
     def services(self) -> tuple[Service, ...]:
-        return (self.kafka, self.postgres, self.redis)
+        return (*self.brokers, self.postgres, self.redis)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
-        """The stack serving ``settings``; the controller port is the broker port + 1."""
-        bootstrap = settings.kafka_bootstrap
-        if "," in bootstrap:
-            raise StackError(f"LOOKOUT_KAFKA_BOOTSTRAP={bootstrap!r} lists several brokers; the local stack runs one")
-        host, _, port = bootstrap.strip().rpartition(":")
-        kafka_port = _local_port("LOOKOUT_KAFKA_BOOTSTRAP", bootstrap, host, int(port), 9092)
+        """The stack serving ``settings``; each broker's controller port is its own port + 1."""
+        addresses = [server.strip() for server in settings.kafka_bootstrap.split(",")]
+        if len(addresses) != settings.kafka_brokers:
+            raise StackError(
+                f"LOOKOUT_KAFKA_BOOTSTRAP={settings.kafka_bootstrap!r} lists {len(addresses)} broker(s) but "
+                f"LOOKOUT_KAFKA_BROKERS={settings.kafka_brokers}; list every broker the local stack runs"
+            )
+        kafka_ports = []
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            broker_port = _local_port("LOOKOUT_KAFKA_BOOTSTRAP", settings.kafka_bootstrap, host, int(port), 9092)
+            kafka_ports.append((broker_port, broker_port + 1))
         pg = urlparse(settings.postgres_dsn)
         _local_port("LOOKOUT_POSTGRES_DSN", settings.postgres_dsn, pg.hostname, pg.port, 5432)
         redis = urlparse(settings.redis_url)
@@ -67,38 +79,40 @@ class Stack:
             raise StackError(f"LOOKOUT_REDIS_URL={settings.redis_url!r}: the local stack serves plain redis:// only")
         redis_port = _local_port("LOOKOUT_REDIS_URL", settings.redis_url, redis.hostname, redis.port, 6379)
         return cls(
-            settings.home / "stack",
-            kafka_port=kafka_port,
-            kafka_controller_port=kafka_port + 1,
-            postgres_dsn=settings.postgres_dsn,
-            redis_port=redis_port,
+            settings.home / "stack", kafka_ports=kafka_ports, postgres_dsn=settings.postgres_dsn, redis_port=redis_port
         )
 
     @classmethod
-    def for_tests(cls, home: Path) -> Stack:
+    def for_tests(cls, home: Path, kafka_brokers: int = 1) -> Stack:
         """A stack on free ports, so tests never collide with a developer's stack or each other."""
         ports: list[int] = []
-        while len(ports) < 4:
+        while len(ports) < 2 * kafka_brokers + 2:
             port = find_free_port()
             if port not in ports:
                 ports.append(port)
-        kafka, controller, postgres, redis = ports
+        postgres, redis, *kafka = ports
         return cls(
             home,
-            kafka_port=kafka,
-            kafka_controller_port=controller,
+            kafka_ports=list(zip(kafka[0::2], kafka[1::2], strict=True)),
             postgres_dsn=f"postgresql://lookout:lookout@{LOCALHOST}:{postgres}/lookout",
             redis_port=redis,
         )
 
     def apply_to(self, settings: Settings) -> Settings:
-        """A copy of ``settings`` pointing at this stack's servers."""
+        """A copy of ``settings`` pointing at this stack's servers, topics replicated as its brokers allow."""
         return settings.with_(
-            kafka_bootstrap=self.kafka.bootstrap, postgres_dsn=self.postgres.dsn, redis_url=self.redis.url
+            kafka_bootstrap=",".join(broker.bootstrap for broker in self.brokers),
+            kafka_brokers=len(self.brokers),
+            kafka_replication_factor=replication_factor_for(len(self.brokers)),
+            postgres_dsn=self.postgres.dsn,
+            redis_url=self.redis.url,
         )
 
     def up(self, progress: Progress = _silent, timeout: float = 60.0) -> list[ServiceStatus]:
         """Start whatever is not running and wait until every service answers.
+
+        A cluster's brokers are all launched before any is waited for: none answers until a
+        majority of them has formed the metadata quorum.
 
         Servers already running from this home are left alone. Ports are checked
         for every missing service before anything is launched, and on failure the
