@@ -130,6 +130,32 @@ def _worker_class(raw: str) -> str:
     return raw
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A gauge's warning and critical levels (higher is worse); written ``warning:critical``."""
+
+    warning: float
+    critical: float
+
+    def __str__(self) -> str:
+        return f"{self.warning:g}:{self.critical:g}"
+
+
+def _system_thresholds(raw: str) -> dict[str, Limits]:
+    limits: dict[str, Limits] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, levels = item.partition("=")
+        warning, colon, critical = levels.partition(":")
+        try:
+            parsed = Limits(float(warning), float(critical)) if sep and colon and name.strip() else None
+        except ValueError:
+            parsed = None
+        if parsed is None or not parsed.warning <= parsed.critical:
+            raise ValueError(f"{item!r} is not metric=warning:critical with warning <= critical (e.g. cpu=80:95)")
+        limits[name.strip()] = parsed
+    return limits
+
+
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
     raw = environ.get(name, default)
     try:
@@ -204,6 +230,11 @@ class Settings:
     smtp_password: str
     smtp_from: str
     panel_cache_ttl_s: int
+    # Health dashboards (system metrics, blockchain events)
+    system_thresholds: dict[str, Limits]
+    system_metrics_interval_s: int
+    system_metrics_stale_intervals: int
+    blockchain_max_block_gap: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -282,6 +313,13 @@ class Settings:
             smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
             panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
+            # Health dashboards (system metrics, blockchain events)
+            system_thresholds=_env(
+                "LOOKOUT_SYSTEM_THRESHOLDS", "cpu=80:95,memory=85:95,disk=80:90", _system_thresholds, env
+            ),
+            system_metrics_interval_s=_env("LOOKOUT_SYSTEM_METRICS_INTERVAL_S", "60", _positive_int, env),
+            system_metrics_stale_intervals=_env("LOOKOUT_SYSTEM_METRICS_STALE_INTERVALS", "3", _positive_int, env),
+            blockchain_max_block_gap=_env("LOOKOUT_BLOCKCHAIN_MAX_BLOCK_GAP", "1", _positive_int, env),
         )
 
     def with_(self, **changes: Any) -> Settings:
