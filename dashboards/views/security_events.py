@@ -82,6 +82,13 @@ def _ip(raw: str | None) -> str | None:
         raise BadParameter(f"ip: {raw[:64]!r} is not an IPv4 or IPv6 address") from None
 
 
+def _event_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadParameter(f"event_id: {raw[:64]!r} is not a UUID") from None
+
+
 def to_filter(wanted: models.SecurityFilterQuery) -> SecurityFilter:
     span = span_of(wanted)
     severities = tuple(part.strip() for part in (wanted.severity or "").split(",") if part.strip())
@@ -142,11 +149,7 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
         tag="security", body=models.Investigation, response=models.SecurityEventOut,
     )  # fmt: skip
     def security_investigate(event_id: str, body: models.Investigation) -> models.SecurityEventOut:
-        try:
-            wanted = uuid.UUID(event_id)
-        except ValueError:
-            raise BadParameter(f"event_id: {event_id[:64]!r} is not a UUID") from None
-        marked = security_review.mark(settings(), wanted, body.outcome, body.notes, actor())
+        marked = security_review.mark(settings(), _event_id(event_id), body.outcome, body.notes, actor())
         _forget_badge()
         return event_out(marked)
 
@@ -265,14 +268,14 @@ def _back() -> Response:
     return redirect(target, 303)
 
 
-@bp.post("/events/<uuid:event_id>/investigate")
+@bp.post("/events/<event_id>/investigate")
 @requires("operator")
-def investigate(event_id: uuid.UUID) -> Response:
+def investigate(event_id: str) -> Response:
     try:
         wanted = parse_form(models.Investigation, {"outcome": request.form.get("outcome"),
                                                    "notes": request.form.get("notes")})  # fmt: skip
-        security_review.mark(settings(), event_id, wanted.outcome, wanted.notes, actor())
-    except AccessError as exc:
+        security_review.mark(settings(), _event_id(event_id), wanted.outcome, wanted.notes, actor())
+    except (AccessError, BadParameter) as exc:
         flash(f"Not marked: {exc}", "error")
         return _back()
     _forget_badge()
