@@ -65,7 +65,7 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
                            kind="bar", colour=PALETTE[i % len(PALETTE)])
                     for i, (name, group) in enumerate(frame.groupby("event_type", sort=True))
                 ],
-                unit="events", stacked=True,
+                y_title="events", stacked=True,
             )  # fmt: skip
             data = [
                 models.ActivityPoint(bucket=utc(r["bucket"]), event_type=r["event_type"], events=int(r["events"]))
@@ -92,13 +92,15 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
                 bands, counts = [int(b) for b in summed.index], [int(v) for v in summed.tolist()]
                 colour = PALETTE[i % len(PALETTE)]
                 series.append(Series(name=_short(str(name)), x=bands, y=counts, kind="bar", colour=colour))
-            chart = Chart(series=series, unit="events", stacked=True, x_is_time=False, x_title="block number")
+            chart = Chart(series=series, y_title="events", stacked=True, x_is_time=False, x_title="block number")
+            drawn = figure(chart)
+            drawn["layout"]["xaxis"]["tickformat"] = ",d"  # 19,000,020 rather than 19.00002M
             data = [
                 models.BlockBand(band=int(r["band"]), width=int(r["width"]), contract_address=r["contract_address"],
                                  events=int(r["events"]))
                 for r in frame.to_dict("records")
             ]  # fmt: skip
-            return models.ChainBlocks(figure=models.Figure(**figure(chart)), data=data), frame
+            return models.ChainBlocks(figure=models.Figure(**drawn), data=data), frame
 
         answer("blockchain.blocks", query, compute)
 

@@ -192,7 +192,7 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
                            kind="bar", colour=SEVERITY_COLOURS.get(str(name)))
                     for name, group in groups
                 ],
-                unit="events", stacked=True,
+                y_title="events", stacked=True,
             )  # fmt: skip
             data = [
                 models.SeverityPoint(bucket=utc(r["bucket"]), severity=r["severity"], events=int(r["events"]))
