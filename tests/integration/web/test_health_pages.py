@@ -41,6 +41,8 @@ def panel(browser: requests.Session, url: str, path: str, **params: str) -> dict
     r = browser.get(f"{url}/api/v1{path}", params=params, timeout=30)
     assert r.status_code == 200, r.text
     assert r.headers["X-Panel-Cache"] == "miss"
+    # The answer leaves through the app's hooks like any other: security headers and request id included.
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Request-ID"]
     return r.json()
 
 
