@@ -7,7 +7,9 @@ Levels, highest precedence first:
    ``critical_threshold`` the critical one; a rule with ``severity: critical`` and no critical threshold
    makes its threshold both), restricted to the rule's service/instance when it names them;
 2. the levels the newest samples carried (the contract's ``threshold_warning``/``threshold_critical``);
-3. ``LOOKOUT_SYSTEM_THRESHOLDS``, matched on the metric's name, then on its type (cpu, memory, disk...).
+3. ``LOOKOUT_SYSTEM_THRESHOLDS``, matched on the metric's name. Not on its type: one type holds gauges of
+   other units and senses (``cpu`` holds ``system.cpu.utilization.idle``, where high is good; ``memory``
+   holds byte counts), so a type's levels would flag healthy gauges.
 Only "higher is worse" rules (comparators > and >=) give levels: a page drawing a floor as a ceiling would
 mislead.
 """
@@ -73,7 +75,6 @@ def levels_for(
     service: str,
     instance: str,
     metric_name: str,
-    metric_type: str,
     sample_warning: float | None,
     sample_critical: float | None,
     rules: list[RuleLevels],
@@ -89,7 +90,7 @@ def levels_for(
             sample_critical if _known(sample_critical) else None,
             "the samples",
         )
-    limits = configured.get(metric_name) or configured.get(metric_type)
+    limits = configured.get(metric_name)
     if limits is not None:
         return limits.warning, limits.critical, "LOOKOUT_SYSTEM_THRESHOLDS"
     return None, None, ""
@@ -131,12 +132,13 @@ def assess(
     intervals: int,
 ) -> pd.DataFrame:
     """``latest`` (warehouse.queries.system_metrics.latest) with warning, critical, levels_from, closeness,
-    stale and state; instances that stopped reporting first, then the closest to their levels."""
+    stale and state per gauge; instances that stopped reporting (every gauge stale) first, then instances by
+    their gauge closest to its levels, each instance's gauges together, closest first."""
     rows = []
     for row in latest.to_dict("records"):
         warning, critical, source = levels_for(
-            row["service"], row["instance"], row["metric_name"], row.get("metric_type") or "",
-            row.get("sample_warning"), row.get("sample_critical"), rules, configured,
+            row["service"], row["instance"], row["metric_name"], row.get("sample_warning"),
+            row.get("sample_critical"), rules, configured,
         )  # fmt: skip
         last_minute = pd.Timestamp(row["last_minute"]).to_pydatetime()
         stale = is_stale(last_minute.replace(tzinfo=now.tzinfo), now, interval_s, intervals)
@@ -156,7 +158,23 @@ def assess(
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         return frame
-    worst = frame.groupby("instance")["closeness"].transform("max").fillna(-1)
-    frame = frame.assign(_stale=frame["stale"].astype(int), _worst=worst, _own=frame["closeness"].fillna(-1))
-    frame = frame.sort_values(["_stale", "_worst", "instance", "_own"], ascending=[False, False, True, False])
-    return frame.drop(columns=["_stale", "_worst", "_own"]).reset_index(drop=True)
+    by_instance = frame.groupby(["service", "instance"])
+    frame = frame.assign(
+        _gone=by_instance["stale"].transform("all").astype(int),
+        _worst=by_instance["closeness"].transform("max").fillna(-1),
+        _own=frame["closeness"].fillna(-1),
+    )
+    frame = frame.sort_values(
+        ["_gone", "_worst", "service", "instance", "_own", "metric_name"],
+        ascending=[False, False, True, True, False, True],
+    )
+    return frame.drop(columns=["_gone", "_worst", "_own"]).reset_index(drop=True)
+
+
+def instance_state(states: Iterable[str]) -> str:
+    """An instance's state from its gauges': stale when every gauge is, else the worst of the others."""
+    found = list(states)
+    if found and all(state == "stale" for state in found):
+        return "stale"
+    live = [state for state in found if state != "stale"]
+    return min(live, key=STATES.index) if live else "unknown"

@@ -141,6 +141,12 @@ class Limits:
         return f"{self.warning:g}:{self.critical:g}"
 
 
+# The utilization gauges the shipper's reporter and OpenTelemetry's hostmetrics send (lookout_client.system).
+DEFAULT_SYSTEM_THRESHOLDS = (
+    "system.cpu.utilization=80:95,system.memory.utilization.used=85:95,system.filesystem.utilization=80:90"
+)
+
+
 def _system_thresholds(raw: str) -> dict[str, Limits]:
     limits: dict[str, Limits] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
@@ -314,9 +320,7 @@ class Settings:
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
             panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
             # Health dashboards (system metrics, blockchain events)
-            system_thresholds=_env(
-                "LOOKOUT_SYSTEM_THRESHOLDS", "cpu=80:95,memory=85:95,disk=80:90", _system_thresholds, env
-            ),
+            system_thresholds=_env("LOOKOUT_SYSTEM_THRESHOLDS", DEFAULT_SYSTEM_THRESHOLDS, _system_thresholds, env),
             system_metrics_interval_s=_env("LOOKOUT_SYSTEM_METRICS_INTERVAL_S", "60", _positive_int, env),
             system_metrics_stale_intervals=_env("LOOKOUT_SYSTEM_METRICS_STALE_INTERVALS", "3", _positive_int, env),
             blockchain_max_block_gap=_env("LOOKOUT_BLOCKCHAIN_MAX_BLOCK_GAP", "1", _positive_int, env),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import groupby
+from urllib.parse import urlencode
 
 import pandas as pd
 from flask import Blueprint, render_template, request
@@ -34,16 +36,34 @@ def _query(wanted: models.SystemFilter, metric: str | None = None) -> SystemQuer
     return SystemQuery(span.start, span.end, wanted.service, wanted.instance, metric)
 
 
-def _assessed(query: SystemQuery) -> pd.DataFrame:
+def _rules() -> list[health.RuleLevels]:
     with db.transaction(settings()) as conn:
-        rules = health.rule_levels(alert_store.list_rules(conn))
+        return health.rule_levels(alert_store.list_rules(conn))
+
+
+def _assessed(query: SystemQuery) -> pd.DataFrame:
     latest = system_metrics.latest(services().warehouse(), query)
     config = settings()
     now = min(datetime.now(UTC), query.end)
     return health.assess(
-        latest, now, rules, config.system_thresholds, config.system_metrics_interval_s,
+        latest, now, _rules(), config.system_thresholds, config.system_metrics_interval_s,
         config.system_metrics_stale_intervals,
     )  # fmt: skip
+
+
+def _metric_levels(query: SystemQuery) -> tuple[float | None, float | None, str, str]:
+    """(warning, critical, where from, unit) most of the metric's instances have (each may carry its own)."""
+    found = system_metrics.levels(services().warehouse(), query)
+    rules, configured = _rules(), settings().system_thresholds
+    metric = query.metric or ""
+    if found.empty:
+        return (*health.levels_for("", "", metric, None, None, rules, configured), "")
+    chosen = Counter(
+        (*health.levels_for(r["service"], r["instance"], metric, number(r["sample_warning"]),
+                            number(r["sample_critical"]), rules, configured), r["unit"])
+        for r in found.to_dict("records")
+    )  # fmt: skip
+    return chosen.most_common(1)[0][0]
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -54,30 +74,42 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def instances_table(rows: list[models.InstanceRow], span: str) -> Table:
+    """One row per instance (in ``rows``' order): its gauge closest to its levels, and its state."""
     columns = [
         Column(key="instance", label="Instance"),
-        Column(key="metric", label="Metric"),
+        Column(key="metric", label="Closest to its levels"),
         Column(key="value", label="Latest", align="right"),
         Column(key="levels", label="Warning / critical", align="right"),
         Column(key="closeness", label="Of critical", align="right"),
+        Column(key="gauges", label="Gauges", align="right"),
         Column(key="last", label="Last sample (UTC)"),
         Column(key="state", label="State"),
     ]
     cells = []
-    for row in rows:
-        tone = _TONES.get(row.state)
-        levels = f"{_fmt(row.warning, row.unit)} / {_fmt(row.critical, row.unit)}"
+    for (service, instance), group in groupby(rows, key=lambda r: (r.service, r.instance)):
+        gauges = list(group)
+        worst, state = gauges[0], health.instance_state(g.state for g in gauges)
+        tone, own_tone = _TONES.get(state), _TONES.get(worst.state)
+        levels = f"{_fmt(worst.warning, worst.unit)} / {_fmt(worst.critical, worst.unit)}"
         cells.append({
-            "instance": Cell(text=row.instance, title=f"service {row.service}"),
-            "metric": Cell(text=row.metric_name, title=row.metric_type or None),
-            "value": Cell(text=_fmt(row.value, row.unit), tone=tone, title=f"peak {_fmt(row.peak, row.unit)}"),
-            "levels": Cell(text=levels, title=f"levels from {row.levels_from}" if row.levels_from else "no levels"),
-            "closeness": Cell(text="–" if row.closeness is None else f"{row.closeness:.0%}", tone=tone),
-            "last": Cell(text=row.last_minute.strftime("%Y-%m-%d %H:%M")),
-            "state": Cell(text=row.state, tone=tone),
+            "instance": Cell(text=instance, title=f"service {service}",
+                             href=f"/metrics/system?{urlencode({**_kept(), 'instance': instance})}"),
+            "metric": Cell(text=worst.metric_name, title=worst.metric_type or None),
+            "value": Cell(text=_fmt(worst.value, worst.unit), tone=own_tone,
+                          title=f"peak {_fmt(worst.peak, worst.unit)}"),
+            "levels": Cell(text=levels, title=f"levels from {worst.levels_from}" if worst.levels_from else "no levels"),
+            "closeness": Cell(text="–" if worst.closeness is None else f"{worst.closeness:.0%}", tone=own_tone),
+            "gauges": Cell(text=str(len(gauges)), title=", ".join(g.metric_name for g in gauges)),
+            "last": Cell(text=max(g.last_minute for g in gauges).strftime("%Y-%m-%d %H:%M")),
+            "state": Cell(text=state, tone=tone),
         })  # fmt: skip
     empty = f"No system metrics in {span}. Instances send kind system_metric events (or OTLP gauges)."
     return Table(columns=columns, rows=cells, empty=empty)
+
+
+def _kept() -> dict[str, str]:
+    """The page's range and service, for links that narrow it further."""
+    return {k: v for k, v in request.args.items() if k in ("from", "to", "service")}
 
 
 def register(api: Blueprint, spec: ApiSpec) -> None:
@@ -107,9 +139,8 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
             wanted = _query(query, query.metric)
             raw = system_metrics.series(services().warehouse(), wanted, step)
             frame = fill_gaps(raw, span.start, span.end, step, by=("service", "instance"))
-            assessed = _assessed(wanted)
-            warning, critical, source = _common_levels(assessed)
-            unit = _UNITS.get(str(assessed["unit"].iloc[0]), str(assessed["unit"].iloc[0])) if len(assessed) else ""
+            warning, critical, source, raw_unit = _metric_levels(wanted)
+            unit = _UNITS.get(raw_unit, raw_unit)
             chart = Chart(
                 series=[
                     Series(name=str(name), x=[iso(t) for t in group["bucket"]],
@@ -146,16 +177,6 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
 def _metric_names(wanted: models.SystemFilter) -> list[str]:
     with clickhouse.translated():
         return system_metrics.metric_names(services().warehouse(), _query(wanted))
-
-
-def _common_levels(assessed: pd.DataFrame) -> tuple[float | None, float | None, str]:
-    """The levels most instances of the metric have (instances may carry their own in their samples)."""
-    if assessed.empty:
-        return None, None, ""
-    found = Counter(
-        (number(r["warning"]), number(r["critical"]), r["levels_from"]) for r in assessed.to_dict("records")
-    )
-    return found.most_common(1)[0][0]
 
 
 def _clean(row: dict) -> dict:

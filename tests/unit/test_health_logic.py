@@ -16,7 +16,7 @@ from lookout.settings import Limits, Settings, SettingsError
 from warehouse.queries.security_events import SecurityFilter, build_where
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-CONFIGURED = {"cpu": Limits(80, 95), "disk.used": Limits(70, 90)}
+CONFIGURED = {"cpu.usage": Limits(80, 95), "disk.used": Limits(70, 90)}
 
 
 def rule(metric: str, threshold: float, **extra: object) -> dict:
@@ -27,7 +27,7 @@ def rule(metric: str, threshold: float, **extra: object) -> dict:
 
 def test_an_alert_rule_wins_over_the_samples_and_the_setting():
     rules = health.rule_levels([rule("cpu.usage", 70, critical_threshold=85)])
-    assert health.levels_for("api", "a1", "cpu.usage", "cpu", 60.0, 99.0, rules, CONFIGURED) == (
+    assert health.levels_for("api", "a1", "cpu.usage", 60.0, 99.0, rules, CONFIGURED) == (
         70.0, 85.0, "alert rule r",
     )  # fmt: skip
 
@@ -45,25 +45,26 @@ def test_a_critical_rule_without_critical_threshold_makes_its_threshold_both_lev
     (levels,) = health.rule_levels([rule("load", 8, severity="critical")])
     assert (levels.warning, levels.critical) == (8.0, 8.0)
     (warning_only,) = health.rule_levels([rule("load", 8)])
-    assert health.levels_for("s", "i", "load", "", None, None, [warning_only], {}) == (8.0, None, "alert rule r")
+    assert health.levels_for("s", "i", "load", None, None, [warning_only], {}) == (8.0, None, "alert rule r")
 
 
 def test_a_rule_restricted_to_one_instance_applies_to_that_instance_only():
     rules = health.rule_levels([rule("cpu.usage", 50, query={"instance": "a1"})])
-    assert health.levels_for("api", "a1", "cpu.usage", "cpu", None, None, rules, CONFIGURED)[2] == "alert rule r"
-    assert health.levels_for("api", "a2", "cpu.usage", "cpu", None, None, rules, CONFIGURED) == (
+    assert health.levels_for("api", "a1", "cpu.usage", None, None, rules, CONFIGURED)[2] == "alert rule r"
+    assert health.levels_for("api", "a2", "cpu.usage", None, None, rules, CONFIGURED) == (
         80.0, 95.0, "LOOKOUT_SYSTEM_THRESHOLDS",
     )  # fmt: skip
 
 
 def test_levels_carried_by_samples_come_before_the_setting_and_nan_means_absent():
-    assert health.levels_for("s", "i", "cpu.usage", "cpu", 60.0, float("nan"), [], CONFIGURED) == (
+    assert health.levels_for("s", "i", "cpu.usage", 60.0, float("nan"), [], CONFIGURED) == (
         60.0, None, "the samples",
     )  # fmt: skip
-    assert health.levels_for("s", "i", "disk.used", "disk", float("nan"), None, [], CONFIGURED) == (
+    assert health.levels_for("s", "i", "disk.used", float("nan"), None, [], CONFIGURED) == (
         70.0, 90.0, "LOOKOUT_SYSTEM_THRESHOLDS",
     )  # fmt: skip
-    assert health.levels_for("s", "i", "queue.depth", "app", None, None, [], CONFIGURED) == (None, None, "")
+    # Matched on the name only: another gauge of the same type (idle CPU, bytes of memory) gets no levels.
+    assert health.levels_for("s", "i", "cpu.usage.idle", None, None, [], CONFIGURED) == (None, None, "")
 
 
 def test_stale_after_the_configured_number_of_intervals():
@@ -81,6 +82,12 @@ def test_states_and_closeness():
     assert health.closeness(47.5, 80, 95) == 0.5
     assert health.closeness(40, 80, None) == 0.5
     assert health.closeness(40, None, None) is None
+
+
+def test_an_instance_is_stale_when_every_gauge_is_else_its_worst_live_state():
+    assert health.instance_state(["stale", "stale"]) == "stale"
+    assert health.instance_state(["stale", "ok", "warning"]) == "warning"
+    assert health.instance_state(["unknown", "critical"]) == "critical"
 
 
 def test_assess_puts_stale_instances_first_then_the_closest_to_their_levels():

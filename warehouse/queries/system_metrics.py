@@ -93,11 +93,14 @@ def series(client: Client, query: SystemQuery, step_s: int) -> pd.DataFrame:
     return query_frame(client, build_series(query, step_s), SERIES_COLUMNS)
 
 
+def levels(client: Client, query: SystemQuery) -> pd.DataFrame:
+    return query_frame(client, build_levels(query), LEVELS_COLUMNS)
+
+
 def latest(client: Client, query: SystemQuery) -> pd.DataFrame:
     """The latest state joined with the levels (NaN where no sample within the lookback carried any)."""
     state = query_frame(client, build_latest(query), LATEST_COLUMNS)
-    levels = query_frame(client, build_levels(query), LEVELS_COLUMNS)
-    return state.merge(levels, on=list(_KEYS), how="left")
+    return state.merge(levels(client, query), on=list(_KEYS), how="left")
 
 
 def build_metric_names(query: SystemQuery) -> tuple[str, dict[str, Any]]:

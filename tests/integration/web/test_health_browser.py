@@ -42,12 +42,14 @@ def seeded(web_url, collector_url, ingest_key, admin) -> None:
             cpu = base + hot + rng.uniform(-3, 3) if instance.endswith("1") else base + rng.uniform(-5, 5)
             events += [
                 {"kind": "system_metric", "timestamp": at, "service": SERVICE, "instance": instance,
-                 "metric_type": "cpu", "metric_name": "cpu.usage", "value": round(min(cpu, 100), 1), "unit": "percent"},
+                 "metric_type": "cpu", "metric_name": "system.cpu.utilization", "value": round(min(cpu, 100), 1),
+                 "unit": "percent"},
                 {"kind": "system_metric", "timestamp": at, "service": SERVICE, "instance": instance,
-                 "metric_type": "memory", "metric_name": "memory.used",
+                 "metric_type": "memory", "metric_name": "system.memory.utilization.used",
                  "value": round(base + 10 + rng.uniform(-2, 2), 1), "unit": "percent"},
                 {"kind": "system_metric", "timestamp": at, "service": SERVICE, "instance": instance,
-                 "metric_type": "load", "metric_name": "load.1m", "value": round(rng.uniform(0.5, 3), 2), "unit": ""},
+                 "metric_type": "load", "metric_name": "system.cpu.load_average.1m",
+                 "value": round(rng.uniform(0.5, 3), 2), "unit": "thread"},
             ]  # fmt: skip
     block = 19_000_000
     for minute in range(50, 0, -1):
@@ -108,21 +110,24 @@ def operator(make_person):
 def test_system_page_charts_zoom_and_a_refused_panel(browser, web_url, seeded, operator):  # noqa: F811
     page = signed_in(browser, web_url, operator)
     page.goto(f"{web_url}/metrics/system?from=now-1h&service={SERVICE}")
-    for name in ("system-cpu.usage", "system-memory.used", "system-load.1m"):
+    for metric in ("system.cpu.utilization", "system.memory.utilization.used", "system.cpu.load_average.1m"):
+        name = f"system-{metric}"
         drawn(page, name)
     instances = page.locator('[data-name="instances"]')
     expect(instances).to_have_attribute("data-state", "ready")
-    stale = instances.locator("tbody tr", has_text=f"api-{TAG}-2")
-    expect(stale).to_have_count(3)  # its three gauges, first: it stopped reporting
-    for row in range(3):
-        expect(instances.locator("tbody tr").nth(row)).to_contain_text(f"api-{TAG}-2")
-        expect(instances.locator("tbody tr").nth(row)).to_contain_text("stale")
-    expect(instances.locator("tbody tr").nth(3)).to_contain_text(f"api-{TAG}-1")
-    expect(instances.locator("tbody tr").nth(3)).to_contain_text("critical")
-    expect(page.locator('[data-name="system-cpu.usage"] .shapelayer path')).to_have_count(2)  # warning, critical
+    rows = instances.locator("tbody tr")
+    expect(rows).to_have_count(2)  # a row per instance
+    expect(rows.nth(0)).to_contain_text(f"api-{TAG}-2")  # it stopped reporting: first
+    expect(rows.nth(0)).to_contain_text("stale")
+    expect(rows.nth(1)).to_contain_text(f"api-{TAG}-1")
+    expect(rows.nth(1)).to_contain_text("system.cpu.utilization")
+    expect(rows.nth(1)).to_contain_text("critical")
+    expect(page.locator('[data-name="system-system.cpu.utilization"] .shapelayer path')).to_have_count(
+        2
+    )  # warning, critical
     shot(page, "20-system-metrics")
 
-    plot = page.locator('[data-name="system-cpu.usage"] .nsewdrag').first
+    plot = page.locator('[data-name="system-system.cpu.utilization"] .nsewdrag').first
     box = plot.bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
@@ -130,11 +135,11 @@ def test_system_page_charts_zoom_and_a_refused_panel(browser, web_url, seeded, o
     page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=8)
     page.mouse.up()
     expect(page).to_have_url(re.compile(r"from=\d{4}-\d\d-\d\dT.*&to=\d{4}-"))
-    drawn(page, "system-cpu.usage")
+    drawn(page, "system-system.cpu.utilization")
     shot(page, "21-system-metrics-zoomed")
 
     page.goto(f"{web_url}/metrics/system?from=now-1h&service={SERVICE}&step=7")
-    refused = page.locator('[data-name="system-cpu.usage"]')
+    refused = page.locator('[data-name="system-system.cpu.utilization"]')
     expect(refused).to_have_attribute("data-state", "error", timeout=30_000)
     expect(refused.locator(".panel-error")).to_contain_text("step: must be a multiple of 60")
     expect(instances).to_have_attribute("data-state", "ready")

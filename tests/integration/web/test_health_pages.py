@@ -71,13 +71,17 @@ def test_system_metrics_levels_crossings_stale_instances_and_redelivery(
                 **extra}  # fmt: skip
 
     batch = [
-        sample(hot, now - timedelta(minutes=3), "cpu.usage", "cpu", 50),
-        sample(hot, now - timedelta(minutes=2), "cpu.usage", "cpu", 60),
-        sample(hot, now - timedelta(minutes=1), "cpu.usage", "cpu", 97),  # above the critical 95 (cpu's setting)
+        sample(hot, now - timedelta(minutes=3), "system.cpu.utilization", "cpu", 50),
+        sample(hot, now - timedelta(minutes=2), "system.cpu.utilization", "cpu", 60),
+        sample(
+            hot, now - timedelta(minutes=1), "system.cpu.utilization", "cpu", 97
+        ),  # above the critical 95 (the setting)
         sample(
             hot, now - timedelta(minutes=1), "mem.used", "memory", 75, threshold_warning=70.0, threshold_critical=90.0
         ),  # fmt: skip
-        sample(gone, now - timedelta(minutes=20), "cpu.usage", "cpu", 10),  # silent for 20 min: stale after 3
+        sample(
+            gone, now - timedelta(minutes=20), "system.cpu.utilization", "cpu", 10
+        ),  # silent for 20 min: stale after 3
     ]
     send(collector_url, ingest_key, batch)
 
@@ -87,8 +91,8 @@ def test_system_metrics_levels_crossings_stale_instances_and_redelivery(
 
     rows = eventually(instances, timeout_s=60)
     assert [(r["instance"], r["metric_name"], r["state"]) for r in rows] == [
-        (gone, "cpu.usage", "stale"),  # stopped reporting: first
-        (hot, "cpu.usage", "critical"),  # 97 of 95
+        (gone, "system.cpu.utilization", "stale"),  # stopped reporting: first
+        (hot, "system.cpu.utilization", "critical"),  # 97 of 95
         (hot, "mem.used", "warning"),  # 75 of the samples' own 70/90
     ]
     gone_cpu, hot_cpu, hot_mem = rows
@@ -98,15 +102,22 @@ def test_system_metrics_levels_crossings_stale_instances_and_redelivery(
     assert (hot_mem["warning"], hot_mem["critical"], hot_mem["levels_from"]) == (70, 90, "the samples")
     answer = viewer_browser.get(f"{web_url}/api/v1/system/instances", params={"service": service}, timeout=30)
     check(document, "GET", "/api/v1/system/instances", answer, 200)
+    # The table has a row per instance: its gauge closest to its levels, how many it reports, its state.
     texts = [[cell["text"] for cell in row.values()] for row in answer.json()["table"]["rows"]]
-    assert texts[1][:5] == [hot, "cpu.usage", "97.0%", "80.0% / 95.0%", "102%"]
+    assert [(t[0], t[1], t[5], t[7]) for t in texts] == [
+        (gone, "system.cpu.utilization", "1", "stale"),
+        (hot, "system.cpu.utilization", "2", "critical"),
+    ]
+    assert texts[1][2:5] == ["97.0%", "80.0% / 95.0%", "102%"]
     again = viewer_browser.get(f"{web_url}/api/v1/system/instances", params={"service": service}, timeout=30)
     assert again.headers["X-Panel-Cache"] == "hit" and again.content == answer.content
 
-    series = panel(viewer_browser, web_url, "/system/series", service=service, metric="cpu.usage", step="60")
+    series = panel(
+        viewer_browser, web_url, "/system/series", service=service, metric="system.cpu.utilization", step="60"
+    )
+    wanted = {"service": service, "metric": "system.cpu.utilization"}
     check(document, "GET", "/api/v1/system/series",
-          viewer_browser.get(f"{web_url}/api/v1/system/series", params={"service": service, "metric": "cpu.usage"},
-                             timeout=30), 200)  # fmt: skip
+          viewer_browser.get(f"{web_url}/api/v1/system/series", params=wanted, timeout=30), 200)  # fmt: skip
     assert (series["warning"], series["critical"], series["step"]) == (80, 95, 60)
     drawn = {trace["name"]: [y for y in trace["y"] if y is not None] for trace in series["figure"]["data"]}
     assert drawn == {gone: [10], hot: [50, 60, 97]}
@@ -117,14 +128,18 @@ def test_system_metrics_levels_crossings_stale_instances_and_redelivery(
     minutes = [datetime.fromisoformat(p["bucket"]) for p in hot_points]
     assert len(minutes) >= 125 and all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(minutes))
     assert [p["value"] for p in hot_points if p["value"] is not None] == [50, 60, 97]
-    wanted = {"service": service, "metric": "cpu.usage", "format": "csv", "step": "60"}
+    wanted = {"service": service, "metric": "system.cpu.utilization", "format": "csv", "step": "60"}
     csv = viewer_browser.get(f"{web_url}/api/v1/system/series", params=wanted, timeout=30)
     assert csv.headers["Content-Type"].startswith("text/csv")
     assert csv.text.splitlines()[0] == "service,instance,bucket,value,peak" and ",97.0,97.0" in csv.text
 
     # The same batch again (same event ids), and a marker behind it in the same record: once the marker
     # shows, the re-delivered events were written, and no number moved.
-    send(collector_url, ingest_key, [*batch, sample(marker, now - timedelta(minutes=1), "cpu.usage", "cpu", 1)])
+    send(
+        collector_url,
+        ingest_key,
+        [*batch, sample(marker, now - timedelta(minutes=1), "system.cpu.utilization", "cpu", 1)],
+    )
 
     def with_marker() -> list[dict[str, Any]]:
         answer = panel(viewer_browser, web_url, "/system/instances", service=service)
@@ -132,7 +147,9 @@ def test_system_metrics_levels_crossings_stale_instances_and_redelivery(
 
     after = [r for r in eventually(with_marker, timeout_s=60) if r["instance"] != marker]
     assert after == rows
-    series_after = panel(viewer_browser, web_url, "/system/series", service=service, metric="cpu.usage", step="60")
+    series_after = panel(
+        viewer_browser, web_url, "/system/series", service=service, metric="system.cpu.utilization", step="60"
+    )
     assert {t["name"]: [y for y in t["y"] if y is not None] for t in series_after["figure"]["data"]} == {
         **drawn, marker: [1],
     }  # fmt: skip
