@@ -378,6 +378,18 @@ def test_security_filters_ip_history_and_the_audited_investigation_workflow(
     assert states == {"open": 1, "investigated": 1, "false_positive": 2}
     assert _badge(ops, web_url) == badge_before - 2
 
+    # A re-delivered event (same id and time) neither comes back open nor counts twice; the marker sent
+    # behind it in the same record shows it was written.
+    marker = security("failed_login", "low", address="192.0.2.78")
+    send(collector_url, ingest_key, [first, second, marker])
+    eventually(lambda: ops.get(f"{api}/events", params={"account": account}, timeout=30).json()["matching"] == 5,
+               timeout_s=60)  # fmt: skip
+    again = {
+        state: ops.get(f"{api}/events", params={"account": account, "state": state}, timeout=30).json()["matching"]
+        for state in ("open", "investigated", "false_positive")
+    }
+    assert again == {"open": 2, "investigated": 1, "false_positive": 2}
+
 
 def viewer_browser_email(browser: requests.Session, url: str) -> str:
     return browser.get(f"{url}/api/v1/me", timeout=10).json()["account"]["email"]
