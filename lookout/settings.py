@@ -160,6 +160,36 @@ def _syslog_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "syslog_idle_timeout_s": _env("LOOKOUT_SYSLOG_IDLE_TIMEOUT_S", "300", _positive_float, env),
         "syslog_workers": _env("LOOKOUT_SYSLOG_WORKERS", str(min(2, os.cpu_count() or 1)), _positive_int, env),
     }
+@dataclass(frozen=True)
+class Limits:
+    """A gauge's warning and critical levels (higher is worse); written ``warning:critical``."""
+
+    warning: float
+    critical: float
+
+    def __str__(self) -> str:
+        return f"{self.warning:g}:{self.critical:g}"
+
+
+# The utilization gauges the shipper's reporter and OpenTelemetry's hostmetrics send (lookout_client.system).
+DEFAULT_SYSTEM_THRESHOLDS = (
+    "system.cpu.utilization=80:95,system.memory.utilization.used=85:95,system.filesystem.utilization=80:90"
+)
+
+
+def _system_thresholds(raw: str) -> dict[str, Limits]:
+    limits: dict[str, Limits] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, levels = item.partition("=")
+        warning, colon, critical = levels.partition(":")
+        try:
+            parsed = Limits(float(warning), float(critical)) if sep and colon and name.strip() else None
+        except ValueError:
+            parsed = None
+        if parsed is None or not parsed.warning <= parsed.critical:
+            raise ValueError(f"{item!r} is not metric=warning:critical with warning <= critical (e.g. cpu=80:95)")
+        limits[name.strip()] = parsed
+    return limits
 
 
 def _env(name: str, default: str, parse: Callable[[str], T], environ: Mapping[str, str]) -> T:
@@ -248,6 +278,11 @@ class Settings:
     syslog_workers: int
     # Kafka cluster (hardening: soak and cluster): brokers `lookout stack` runs on this machine
     kafka_brokers: int
+    # Health dashboards (system metrics, blockchain events)
+    system_thresholds: dict[str, Limits]
+    system_metrics_interval_s: int
+    system_metrics_stale_intervals: int
+    blockchain_max_block_gap: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -331,6 +366,11 @@ class Settings:
             panel_cache_ttl_s=_env("LOOKOUT_PANEL_CACHE_TTL_S", "15", _non_negative_int, env),
             **_syslog_settings(env),
             kafka_brokers=kafka_brokers,
+            # Health dashboards (system metrics, blockchain events)
+            system_thresholds=_env("LOOKOUT_SYSTEM_THRESHOLDS", DEFAULT_SYSTEM_THRESHOLDS, _system_thresholds, env),
+            system_metrics_interval_s=_env("LOOKOUT_SYSTEM_METRICS_INTERVAL_S", "60", _positive_int, env),
+            system_metrics_stale_intervals=_env("LOOKOUT_SYSTEM_METRICS_STALE_INTERVALS", "3", _positive_int, env),
+            blockchain_max_block_gap=_env("LOOKOUT_BLOCKCHAIN_MAX_BLOCK_GAP", "1", _positive_int, env),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -116,9 +116,11 @@ DATABASE_FILLED: tuple[str, ...] = ("ingested_at",)
 
 # Columns only Lookout's own writers fill, never the pipeline: the platform's audit rows
 # (warehouse/migrations/postgres/0006) carry who acted and how, and `platform` marks them as
-# Lookout's, so an app server's admin_audit events must never be able to set these.
+# Lookout's, so an app server's admin_audit events must never be able to set these; a security event's
+# investigation time is set by the security page's workflow (0016), never by the event.
 PLATFORM_ONLY: dict[str, tuple[str, ...]] = {
     "admin_audit_logs": ("platform", "actor_account_id", "token_id", "request_id", "outcome", "txid"),
+    "security_events": ("investigated_at",),
 }
 
 # Where each kind lives: the analytical kinds in ClickHouse, the transactional ones in PostgreSQL.

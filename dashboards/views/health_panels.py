@@ -1,0 +1,85 @@
+"""What the health pages' panels share (system metrics, blockchain, security): the range and bucket step
+they read, the answer cache, and the CSV twin of every panel (``?format=csv``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import pandas as pd
+from flask import Response, abort
+from flask_login import current_user
+from pydantic import BaseModel
+
+from dashboards.params import BadParameter
+from dashboards.shaping import to_csv
+from dashboards.timerange import TimeRange, parse_range
+from dashboards.views.common import services
+from warehouse import clickhouse
+from warehouse.queries.explorer import step_for
+
+MAX_BUCKETS = 2000
+MAX_STEP_S = 7 * 86400
+
+
+def span_of(query: Any) -> TimeRange:
+    return parse_range(query.from_, query.to, datetime.now(UTC))
+
+
+def step_of(requested: int | None, span: TimeRange, minimum_s: int = 60) -> int:
+    """Seconds per bucket: as asked (a multiple of 60, at most MAX_BUCKETS over the range), or about a
+    hundred buckets."""
+    if requested is None:
+        return max(minimum_s, step_for(span.start, span.end))
+    if requested % 60 or not 60 <= requested <= MAX_STEP_S:
+        raise BadParameter(f"step: must be a multiple of 60 between 60 and {MAX_STEP_S} seconds, got {requested}")
+    if (span.end - span.start).total_seconds() / requested > MAX_BUCKETS:
+        raise BadParameter(f"step: {requested} s makes more than {MAX_BUCKETS} buckets over this range")
+    return requested
+
+
+def iso(moment: Any) -> str:
+    """A UTC instant as RFC 3339 with Z (charts.js shows it in the browser's zone); the warehouse hands out
+    naive UTC times."""
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc(moment: Any) -> datetime:
+    stamp = pd.Timestamp(moment)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
+def number(value: Any) -> float | None:
+    """A JSON-ready float: None for NaN/NULL (a gap, not a zero)."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def role() -> str:
+    return current_user.role if current_user.is_authenticated else "api_key"
+
+
+def answer(panel: str, query: BaseModel, compute: Callable[[], tuple[BaseModel, pd.DataFrame]]) -> NoReturn:
+    """Send the panel's answer, JSON or CSV, from the panel cache or computed now; ends the request.
+
+    The JSON is the response model's own serialisation, so it is what the OpenAPI document declares; it is
+    handed to Flask as the finished response (``abort``) because a cached answer is already those bytes,
+    and parsing them back into the model on every hit would cost more than the cache saves.
+    """
+    csv = getattr(query, "format_", "json") == "csv"
+    params = {key: str(value) for key, value in query.model_dump(by_alias=True, exclude_none=True).items()}
+
+    def compute_bytes() -> bytes:
+        with clickhouse.translated():
+            model, frame = compute()
+        return to_csv(frame).encode() if csv else model.model_dump_json().encode()
+
+    body, hit = services().panel_cache.get_or_compute(panel, params, role(), time.time(), compute_bytes)
+    response = Response(body, mimetype="text/csv" if csv else "application/json")
+    if csv:
+        response.headers["Content-Disposition"] = f'attachment; filename="{panel.replace(".", "-")}.csv"'
+    response.headers["X-Panel-Cache"] = "hit" if hit else "miss"
+    abort(response)
