@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 from flask import Blueprint, render_template, request, url_for
@@ -41,8 +42,10 @@ def _endpoints(scope: Scope, query: models.TopQuery) -> models.EndpointsPanel:
     everything = Scope(scope.start, scope.end, scope.service)
 
     def select(row: models.EndpointRow) -> str:
-        keep = {k: v for k, v in request.args.items() if k not in ("endpoint", "method", "service", "format")}
-        return url_for("api_metrics.index", **keep, service=row.service, method=row.method, endpoint=row.endpoint)
+        # Not url_for(**params): its first parameter is called ``endpoint`` too.
+        keep = {k: v for k, v in request.args.items() if k not in ("endpoint", "method", "service", "format", "limit")}
+        chosen = {**keep, "service": row.service, "method": row.method, "endpoint": row.endpoint}
+        return f"{url_for('api_metrics.index')}?{urlencode(chosen)}"
 
     frame = _frame(queries.build_top(everything, TopOrder.requests, query.limit))
     return panels.endpoints_panel(frame, everything, span, select)
