@@ -285,6 +285,7 @@ def endpoints_panel(
     name open its own charts instead."""
     rows = endpoint_rows(frame)
     columns = [
+        Column(key="service", label="Service"),
         Column(key="endpoint", label="Endpoint"),
         Column(key="requests", label="Requests", align="right"),
         Column(key="errors", label="5xx", align="right"),
@@ -297,6 +298,7 @@ def endpoints_panel(
         terms = {"service": row.service, "method": row.method, "endpoint": row.endpoint}
         name = f"{row.method} {row.endpoint}"
         table_rows.append({
+            "service": Cell(text=row.service, href=explore_url(span, service=row.service)),
             "endpoint": Cell(
                 text=name, title=f"{row.service}: {name}",
                 href=select(row) if select else explore_url(span, **terms),
@@ -560,8 +562,8 @@ def health_panel(items: list[models.HealthItem], errors: list[str], interval_s: 
     ]
 
     def shown(item: models.HealthItem) -> str:
-        if item.value is None:
-            return "–" if item.key not in ("accepted", "rejected", "dead_letters") else "measuring…"
+        if item.value is None:  # a counter seen once has no rate yet; nothing seen has nothing to show
+            return "measuring…" if item.detail.endswith("since start") else "–"
         return f"{item.value:,.1f} {item.unit}" if item.unit in ("events/s", "s") else f"{item.value:,.0f} {item.unit}"
 
     rows = [
