@@ -27,7 +27,6 @@ from typing import Any
 
 import psycopg
 import redis
-import requests
 from clickhouse_connect.driver.client import Client
 from psycopg_pool import PoolTimeout
 
@@ -242,14 +241,7 @@ class Evaluator:
         return QueryResult(samples), memo
 
     def _platform(self, metric: str, memo: Mapping[str, Any]) -> tuple[QueryResult, Mapping[str, Any]]:
-        texts, errors = [], []
-        for url in self._settings.alert_metrics_urls:
-            try:
-                response = requests.get(url, timeout=2)
-                response.raise_for_status()
-                texts.append(response.text)
-            except requests.RequestException as exc:
-                errors.append(f"{url}: {exc}")
+        texts, errors = platform.scrape(self._settings.alert_metrics_urls)
         if errors and not texts:
             return QueryResult(error="; ".join(errors)[:500]), memo
         value, new_memo = platform.value_now(metric, platform.total(texts, metric), memo)

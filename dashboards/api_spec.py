@@ -86,6 +86,8 @@ class ApiSpec:
                 result = view(**kwargs)
                 if result is None:
                     return Response(status=204)
+                if isinstance(result, Response):  # already serialised (e.g. a cached panel answer)
+                    return result
                 out = jsonify(result.model_dump(mode="json"))
                 out.status_code = status
                 return out

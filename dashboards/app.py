@@ -107,18 +107,34 @@ def create_app(
     from dashboards.views import (
         accounts,
         api,
+        api_metrics,
         assets,
         audit,
         auth,
         blockchain,
         keys,
         ops,
+        overview,
         security_events,
         system_metrics,
         tokens,
     )
 
-    for module in (auth, ops, assets, accounts, keys, tokens, audit, system_metrics, blockchain, security_events):
+    pages = (
+        auth,
+        ops,
+        assets,
+        overview,
+        api_metrics,
+        system_metrics,
+        blockchain,
+        security_events,
+        accounts,
+        keys,
+        tokens,
+        audit,
+    )
+    for module in pages:
         app.register_blueprint(module.bp)
     app.register_blueprint(api.build(spec))
 

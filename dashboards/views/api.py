@@ -16,7 +16,7 @@ from dashboards.api_spec import ApiSpec
 from dashboards.models import access as models
 from dashboards.params import log_query
 from dashboards.security import actor, requires
-from dashboards.views import blockchain, security_events, system_metrics
+from dashboards.views import api_metrics, blockchain, overview, security_events, system_metrics
 from dashboards.views.audit import search
 from dashboards.views.common import me, services, settings
 from warehouse import clickhouse
@@ -33,7 +33,13 @@ def _token(token: object) -> models.TokenOut:
 
 # Each area's operations live beside its pages (``register(bp, spec)``); this blueprint gathers them under
 # /api/v1 so the one OpenAPI document lists them all.
-AREAS: tuple[ModuleType, ...] = (system_metrics, blockchain, security_events)
+AREAS: tuple[ModuleType, ...] = (
+    overview,
+    api_metrics,
+    system_metrics,
+    blockchain,
+    security_events,
+)
 
 
 def build(spec: ApiSpec) -> Blueprint:

@@ -16,7 +16,7 @@ bp = Blueprint("auth", __name__)
 @bp.get("/")
 @requires("viewer")
 def index() -> Response:
-    return redirect(url_for("keys.index"))
+    return redirect(url_for("overview.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
