@@ -196,6 +196,11 @@ class Settings:
     smtp_username: str
     smtp_password: str
     smtp_from: str
+    # Log explorer: live tails and exports (defaults keep a forgotten tab or a huge export cheap)
+    tail_max_streams: int = 8
+    tail_max_rows_per_s: int = 50
+    tail_idle_timeout_s: float = 600.0
+    export_max_rows: int = 1_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -273,6 +278,11 @@ class Settings:
             smtp_username=env.get("LOOKOUT_SMTP_USERNAME", ""),
             smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
+            # Log explorer
+            tail_max_streams=_env("LOOKOUT_TAIL_MAX_STREAMS", "8", _positive_int, env),
+            tail_max_rows_per_s=_env("LOOKOUT_TAIL_MAX_ROWS_PER_S", "50", _positive_int, env),
+            tail_idle_timeout_s=_env("LOOKOUT_TAIL_IDLE_TIMEOUT_S", "600", _positive_float, env),
+            export_max_rows=_env("LOOKOUT_EXPORT_MAX_ROWS", "1000000", _positive_int, env),
         )
 
     def with_(self, **changes: Any) -> Settings:
