@@ -46,11 +46,10 @@ class PivotQuery(BaseModel):
     to: str | None = Field(default=None, description=_TO)
 
 
-class EventQuery(BaseModel):
+class ContextQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    event: str = Field(min_length=1, max_length=200, description="a row's cursor (its 'cursor' field)")
-    n: str | None = Field(default=None, description="events before and after, 1 to 100, default 10 (context)")
+    n: str | None = Field(default=None, description="events before and after, 1 to 100, default 10")
     columns: str | None = Field(default=None, description=_COLUMNS)
 
 
@@ -143,7 +142,7 @@ class Context(BaseModel):
 
 
 class Tail(Rows):
-    cursor: str | None = Field(description="pass it as 'cursor' to the next read")
+    cursor: str = Field(description="pass it as 'cursor' to the next read")
     behind: bool = Field(description="more events matched than one read returns; start over to skip ahead")
 
 

@@ -241,7 +241,7 @@
       if (open && !loaded) {
         loaded = true;
         try {
-          const answer = await call(`/event?${new URLSearchParams({ event: row.cursor })}`);
+          const answer = await call(`/events/${encodeURIComponent(row.cursor)}`);
           detail.firstChild.replaceChildren(details(answer.event));
         } catch (error) {
           detail.firstChild.replaceChildren(el("p", { class: "panel-error", text: `Could not load the event: ${error.message}` }));
@@ -394,7 +394,7 @@
     panel.replaceChildren(head, el("p", { class: "muted", text: "Loading the neighbours…" }));
     const columns = ["timestamp", ...state.columns.filter((c) => c !== "timestamp" && c !== "event_id")];
     try {
-      const answer = await call(`/context?${new URLSearchParams({ event: cursor, n: "10", columns: state.columns.join(",") })}`);
+      const answer = await call(`/events/${encodeURIComponent(cursor)}/context?${new URLSearchParams({ n: "10", columns: state.columns.join(",") })}`);
       const body = el("tbody");
       for (const row of answer.before) body.append(...resultRow(row, columns, { expandable: false }));
       body.append(...resultRow(answer.event, columns, { expandable: false, anchor: true }));
