@@ -97,9 +97,10 @@
   function when(iso) {
     const moment = new Date(iso);
     const local = moment.toLocaleString(undefined, {
-      year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      fractionalSecondDigits: 3, hourCycle: "h23",
     });
-    return el("time", { datetime: iso, title: `${iso} (UTC)`, text: `${local}.${String(moment.getMilliseconds()).padStart(3, "0")}` });
+    return el("time", { datetime: iso, title: `${iso} (UTC)`, text: local });
   }
 
   function quoted(value) {
@@ -110,6 +111,15 @@
   function addFilter(field, value, exclude) {
     const term = `${exclude ? "-" : ""}${field}:${quoted(String(value))}`;
     go({ q: state.q.trim() ? `${state.q.trim()} ${term}` : term });
+  }
+
+  // A query error is shown once, under the search box; the panels only point there.
+  function failed(error, what) {
+    if (error.answer && "position" in error.answer) {
+      showQueryError(error);
+      return "Fix the search above to see results.";
+    }
+    return `${what} could not load: ${error.message}`;
   }
 
   function status(text) {
@@ -274,10 +284,9 @@
       root.dataset.results = "ready";
     } catch (error) {
       table.replaceChildren();
-      if (error.answer && "position" in error.answer) showQueryError(error);
       empty.hidden = false;
       empty.className = "panel-error";
-      empty.textContent = `The search could not run: ${error.message}`;
+      empty.textContent = failed(error, "The results");
       root.dataset.results = "error";
     }
   }
@@ -302,7 +311,7 @@
       const step = answer.step_s >= 3600 ? `${answer.step_s / 3600} h` : answer.step_s >= 60 ? `${answer.step_s / 60} min` : `${answer.step_s} s`;
       $("[data-step]").textContent = `one bar per ${step} · drag over the chart to zoom`;
     } catch (error) {
-      holder.replaceChildren(el("p", { class: "panel-error", text: `The histogram could not load: ${error.message}` }));
+      holder.replaceChildren(el("p", { class: "panel-error", text: failed(error, "The histogram") }));
     }
   }
 
@@ -341,7 +350,7 @@
       }
       root.dataset.facets = "ready";
     } catch (error) {
-      holder.replaceChildren(el("p", { class: "panel-error", text: `Facets could not load: ${error.message}` }));
+      holder.replaceChildren(el("p", { class: "panel-error", text: failed(error, "Facets") }));
     }
   }
 
