@@ -591,6 +591,11 @@
     }
   });
 
+  // A new range starts from its newest page, with no panel open.
+  for (const input of document.querySelectorAll("form[data-range] input[type=hidden]")) {
+    if (["older", "newer", "pivot", "context"].includes(input.name)) input.remove();
+  }
+
   // ------------------------------------------------------------------------------------------- start
 
   document.addEventListener("DOMContentLoaded", () => {

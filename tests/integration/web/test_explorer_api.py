@@ -172,6 +172,17 @@ def test_bad_queries_answer_400_saying_where_and_what(web_url, browser, document
     assert get_event(browser, document, web_url, "garbage", 400, "/context")["error"].startswith("cursor: ")
 
 
+def test_query_keys_read_the_explorer_but_save_no_views(web_url, document, query_key):
+    key = {"Authorization": f"Bearer {query_key}"}
+    for path in ("/search", "/histogram", "/facets", "/tail"):
+        response = requests.get(f"{web_url}{EXPLORE}{path}", params={"q": "level:error"}, headers=key, timeout=60)
+        check(document, "GET", f"{EXPLORE}{path}", response, 200)
+    views = requests.get(f"{web_url}{EXPLORE}/views", headers=key, timeout=10)
+    check(document, "GET", f"{EXPLORE}/views", views, 403)
+    saved = requests.post(f"{web_url}{EXPLORE}/views", json={"name": "k", "state": ""}, headers=key, timeout=10)
+    check(document, "POST", f"{EXPLORE}/views", saved, 403)
+
+
 def test_pages_return_every_event_exactly_once_while_new_events_arrive(
     web_url, browser, document, collector_url, ingest_key, node, service
 ):
