@@ -37,8 +37,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask
 
 from bench.common import machine_info, percentile, print_machine, progress
+from dashboards.app import create_app
+from lookout.settings import Settings
 from warehouse import clickhouse
 from warehouse.migrate import migrate_clickhouse
 from warehouse.queries import explorer
@@ -90,6 +95,7 @@ class Case:
     name: str
     run: Callable[[], Any]  # through the explorer
     statements: list[tuple[str, dict[str, Any]]]  # the SQL that function runs, for the bare runs
+    api: tuple[str, dict[str, str]] | None = None  # the JSON API operation answering the same question
 
 
 def generate(client: Any, rows: int, now_ms: int) -> None:
@@ -115,19 +121,46 @@ def cases(client: Any, now: datetime) -> list[Case]:
     assert from_rollups
     pivot = [(s, p) for _kind, s, p in explorer.build_pivot_clickhouse(request_id, now - timedelta(days=7), now, 1000)]
     tail_sql, tail_params = explorer.build_tail(None, None, explorer.DEFAULT_COLUMNS, 100)
+
+    def span(search: Search, q: str) -> dict[str, str]:
+        return {"q": q, "from": search.start.isoformat(), "to": search.end.isoformat()}
+
     return [
-        Case("search 1 h, service + level", lambda: explorer.search_page(client, hour), [(sql, params)]),
-        Case("search 24 h, rare word", lambda: explorer.search_page(client, rare), [(rare_sql, rare_params)]),
-        Case("facets 24 h (4 facets)", lambda: explorer.facets(client, day), [(facet_sql, facet_params)]),
-        Case("histogram 7 d", lambda: explorer.histogram(client, week), [(histogram_sql, histogram_params)]),
+        Case("search 1 h, service + level", lambda: explorer.search_page(client, hour), [(sql, params)],
+             ("/api/v1/explore/search", span(hour, hour.text))),
+        Case("search 24 h, rare word", lambda: explorer.search_page(client, rare), [(rare_sql, rare_params)],
+             ("/api/v1/explore/search", span(rare, rare.text))),
+        Case("facets 24 h (4 facets)", lambda: explorer.facets(client, day), [(facet_sql, facet_params)],
+             ("/api/v1/explore/facets", span(day, ""))),
+        Case("histogram 7 d", lambda: explorer.histogram(client, week), [(histogram_sql, histogram_params)],
+             ("/api/v1/explore/histogram", span(week, ""))),
+        # The API's pivot also reads PostgreSQL, which this benchmark does not run.
         Case(
             "request-id lookup 7 d",
             lambda: explorer.pivot_clickhouse(client, request_id, now - timedelta(days=7), now),
             pivot,
         ),
         # The first read also looks up what it passed over; the bare figure is the main read only.
-        Case("tail, first page", lambda: explorer.tail(client, None, limit=100), [(tail_sql, tail_params)]),
-    ]
+        Case("tail, first page", lambda: explorer.tail(client, None, limit=100), [(tail_sql, tail_params)],
+             ("/api/v1/explore/tail", {"q": ""})),
+    ]  # fmt: skip
+
+
+def through_api(app: Flask, path: str, params: dict[str, str]) -> Callable[[], None]:
+    """The API operation's view as a request reaches it: query validated, the explorer called, the answer
+    serialised to JSON bytes. Not included: the HTTP server and the authentication hook (a Redis session and
+    a PostgreSQL account lookup, or an API key's cached hash)."""
+    url = f"{path}?{urlencode(params)}"
+    endpoint, _ = app.url_map.bind("localhost").match(path)
+    view = app.view_functions[endpoint]
+
+    def run() -> None:
+        with app.test_request_context(url):
+            response = view()
+            assert response.status_code == 200, response.get_data(as_text=True)
+            response.get_data()
+
+    return run
 
 
 def timed(action: Callable[[], Any]) -> float:
@@ -188,17 +221,22 @@ def main() -> None:
                 client.command(statement)
             return timed(action)
 
+        app = create_app(Settings.from_env({"LOOKOUT_CLICKHOUSE_DSN": dsn, "LOOKOUT_SECRET_KEY": "bench"}))
         results = []
         for case in cases(client, now):
             direct = bare(client, case.statements)
             cold_api = [cold(case.run) for _ in range(args.cold)]
             cold_sql = [cold(direct) for _ in range(args.cold)]
             case.run()
-            warm_api, warm_sql = [], []
+            warm_api, warm_sql, warm_http = [], [], []
+            http = through_api(app, *case.api) if case.api else None
             for _ in range(args.warm):
                 warm_api.append(timed(case.run))
                 warm_sql.append(timed(direct))
-            results.append((case.name, cold_api, cold_sql, warm_api, warm_sql))
+                if http is not None:
+                    warm_http.append(timed(http))
+            cold_http = [cold(http) for _ in range(args.cold)] if http is not None else []
+            results.append((case.name, cold_api, cold_sql, warm_api, warm_sql, cold_http, warm_http))
             progress(f"{case.name}: warm p50 {percentile(warm_api, 50):.1f} ms")
 
         print_machine(info)
@@ -206,16 +244,19 @@ def main() -> None:
         print(f"\nrows: {args.rows:,}; parts: {parts}; cold runs: {args.cold}; warm runs: {args.warm}\n")
         print(
             "| query | explorer cold p50 / p95 ms | bare SQL cold p50 / p95 ms "
-            "| explorer warm p50 / p95 ms | bare SQL warm p50 / p95 ms | explorer overhead warm p50 ms |"
+            "| explorer warm p50 / p95 ms | bare SQL warm p50 / p95 ms | explorer overhead warm p50 ms "
+            "| API cold p50 / p95 ms | API warm p50 / p95 ms | API overhead over bare SQL, warm p50 ms |"
         )
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, cold_api, cold_sql, warm_api, warm_sql in results:
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, cold_api, cold_sql, warm_api, warm_sql, cold_http, warm_http in results:
 
             def pair(values: list[float]) -> str:
-                return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f}"
+                return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f}" if values else "n/a"
 
             overhead = percentile(warm_api, 50) - percentile(warm_sql, 50)
-            cells = [name, pair(cold_api), pair(cold_sql), pair(warm_api), pair(warm_sql), f"{overhead:.1f}"]
+            over_http = f"{percentile(warm_http, 50) - percentile(warm_sql, 50):.1f}" if warm_http else "n/a"
+            cells = [name, pair(cold_api), pair(cold_sql), pair(warm_api), pair(warm_sql), f"{overhead:.1f}",
+                     pair(cold_http), pair(warm_http), over_http]  # fmt: skip
             print("| " + " | ".join(cells) + " |")
         client.close()
     finally:

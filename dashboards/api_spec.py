@@ -39,6 +39,7 @@ class Operation:
     response: type[BaseModel] | None
     status: int
     tag: str
+    streams: tuple[str, ...] = ()
 
 
 def describe(exc: ValidationError) -> str:
@@ -66,8 +67,11 @@ class ApiSpec:
         status: int = 200,
         self_service: bool = False,
         api_key_scope: str | None = None,
+        streams: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-        """Register ``view(**path_params, body=..., query=...)`` returning a ``response`` model (or None)."""
+        """Register ``view(**path_params, body=..., query=...)`` returning a ``response`` model (or None).
+
+        A view declaring ``streams`` (media types, e.g. text/event-stream) returns its own streamed Response."""
 
         def register(view: Callable[..., Any]) -> Callable[..., Response]:
             @wraps(view)
@@ -84,6 +88,8 @@ class ApiSpec:
                 except ValidationError as exc:
                     raise BadRequest(describe(exc)) from None
                 result = view(**kwargs)
+                if streams and isinstance(result, Response):
+                    return result
                 if result is None:
                     return Response(status=204)
                 if isinstance(result, Response):  # already serialised (e.g. a cached panel answer)
@@ -107,6 +113,7 @@ class ApiSpec:
                     response,
                     status,
                     tag,
+                    streams,
                 )
             )
             return guarded
@@ -152,7 +159,10 @@ class ApiSpec:
                 "401": {"description": "not signed in, or a bad token", **error},
                 "403": {"description": f"needs the {op.role} role (or the route's API-key scope)", **error},
             }
-            if op.response is not None:
+            if op.streams:
+                streamed = {media: {"schema": {"type": "string"}} for media in op.streams}
+                responses[str(op.status)] = {"description": "success, streamed", "content": streamed}
+            elif op.response is not None:
                 success = {"content": {"application/json": {"schema": ref(op.response)}}}
                 responses[str(op.status)] = {"description": "success", **success}
             else:

@@ -160,6 +160,8 @@ def _syslog_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "syslog_idle_timeout_s": _env("LOOKOUT_SYSLOG_IDLE_TIMEOUT_S", "300", _positive_float, env),
         "syslog_workers": _env("LOOKOUT_SYSLOG_WORKERS", str(min(2, os.cpu_count() or 1)), _positive_int, env),
     }
+
+
 @dataclass(frozen=True)
 class Limits:
     """A gauge's warning and critical levels (higher is worse); written ``warning:critical``."""
@@ -283,6 +285,11 @@ class Settings:
     system_metrics_interval_s: int
     system_metrics_stale_intervals: int
     blockchain_max_block_gap: int
+    # Log explorer: live tails and exports (defaults keep a forgotten tab or a huge export cheap)
+    tail_max_streams: int = 8
+    tail_max_rows_per_s: int = 50
+    tail_idle_timeout_s: float = 600.0
+    export_max_rows: int = 1_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -371,6 +378,11 @@ class Settings:
             system_metrics_interval_s=_env("LOOKOUT_SYSTEM_METRICS_INTERVAL_S", "60", _positive_int, env),
             system_metrics_stale_intervals=_env("LOOKOUT_SYSTEM_METRICS_STALE_INTERVALS", "3", _positive_int, env),
             blockchain_max_block_gap=_env("LOOKOUT_BLOCKCHAIN_MAX_BLOCK_GAP", "1", _positive_int, env),
+            # Log explorer
+            tail_max_streams=_env("LOOKOUT_TAIL_MAX_STREAMS", "8", _positive_int, env),
+            tail_max_rows_per_s=_env("LOOKOUT_TAIL_MAX_ROWS_PER_S", "50", _positive_int, env),
+            tail_idle_timeout_s=_env("LOOKOUT_TAIL_IDLE_TIMEOUT_S", "600", _positive_float, env),
+            export_max_rows=_env("LOOKOUT_EXPORT_MAX_ROWS", "1000000", _positive_int, env),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -16,7 +16,7 @@ from dashboards.api_spec import ApiSpec
 from dashboards.models import access as models
 from dashboards.params import log_query
 from dashboards.security import actor, requires
-from dashboards.views import api_metrics, blockchain, overview, security_events, system_metrics
+from dashboards.views import api_metrics, blockchain, explorer_api, overview, security_events, system_metrics
 from dashboards.views.audit import search
 from dashboards.views.common import me, services, settings
 from warehouse import clickhouse
@@ -35,6 +35,7 @@ def _token(token: object) -> models.TokenOut:
 # /api/v1 so the one OpenAPI document lists them all.
 AREAS: tuple[ModuleType, ...] = (
     overview,
+    explorer_api,
     api_metrics,
     system_metrics,
     blockchain,

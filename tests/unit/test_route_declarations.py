@@ -23,6 +23,11 @@ SELF_SERVICE = {
     "tokens.revoke",
     "api.create_token",
     "api.revoke_token",
+    # the explorer's saved views and last-used state: each account's own
+    "api.create_view",
+    "api.update_view",
+    "api.delete_view",
+    "api.remember_state",
 }
 
 
