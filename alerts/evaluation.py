@@ -168,6 +168,9 @@ class Evaluator:
                 )
                 conn.rollback()
                 return False
+            if not alert_store.rule_is_live(conn, rule_id):
+                conn.rollback()  # disabled or deleted since it was found due: its incidents were closed then
+                return False
             last = state["last_evaluated_at"]
             if last is not None and last.timestamp() + rule.interval_s > now + 0.001:
                 conn.rollback()  # another scheduler evaluated it since this one found it due
@@ -219,27 +222,15 @@ class Evaluator:
         """The rule's samples at ``now`` (or the error that prevented them) and the memo to keep."""
         if rule.query.type == "platform":
             return self._platform(rule.query.params["metric"], memo)
-        end = datetime.fromtimestamp(now, UTC)
-        built = alert_queries.build(
-            rule.query.type, rule.query.params, rule.group_by, end - timedelta(seconds=rule.window_s), end
-        )
         try:
-            if built.database == "postgres":
-                rows = conn.execute(built.sql, built.params).fetchall()
-            else:
-                result = self._clickhouse_client().query(built.sql, parameters=built.params)
-                rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
-        except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
-            if built.database == "clickhouse":
-                self._local.clickhouse = None
-            log.warning("rule %s: query failed: %s", rule.name, exc)
+            client = self._clickhouse_client()
+        except Exception as exc:  # noqa: BLE001 - the warehouse being unreachable is the rule's on_error case
             return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}"), memo
-        samples = tuple(
-            Sample({g: str(r[g]) for g in built.group_by}, float(r["value"]))
-            for r in rows
-            if r["value"] is not None and math.isfinite(float(r["value"]))
-        )
-        return QueryResult(samples), memo
+        result = run_query(rule, now, client, conn)
+        if result.error is not None:
+            self._local.clickhouse = None  # a fresh client next time, in case this one's session broke
+            log.warning("rule %s: query failed: %s", rule.name, result.error)
+        return result, memo
 
     def _platform(self, metric: str, memo: Mapping[str, Any]) -> tuple[QueryResult, Mapping[str, Any]]:
         texts, errors = [], []
@@ -260,3 +251,27 @@ class Evaluator:
         if client is None:
             client = self._local.clickhouse = clickhouse.connect(self._settings.clickhouse_dsn)
         return client
+
+
+def run_query(rule: Rule, now: float, warehouse: Client, conn: psycopg.Connection) -> QueryResult:
+    """A (non-platform) rule's samples for the window ending at ``now``, or the error that prevented them.
+    The scheduler calls it at each evaluation and the rule preview at each past step."""
+    end = datetime.fromtimestamp(now, UTC)
+    built = alert_queries.build(
+        rule.query.type, rule.query.params, rule.group_by, end - timedelta(seconds=rule.window_s), end
+    )
+    try:
+        if built.database == "postgres":
+            rows = conn.execute(built.sql, built.params).fetchall()
+        else:
+            answer = warehouse.query(built.sql, parameters=built.params)
+            rows = [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+    except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
+        return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    return QueryResult(
+        tuple(
+            Sample({g: str(r[g]) for g in built.group_by}, float(r["value"]))
+            for r in rows
+            if r["value"] is not None and math.isfinite(float(r["value"]))
+        )
+    )

@@ -101,9 +101,9 @@ def create_app(
     serve_static = app.view_functions["static"]
     app.view_functions["static"] = security.public(functools.wraps(serve_static)(lambda **kw: serve_static(**kw)))
 
-    from dashboards.views import accounts, api, assets, audit, auth, keys, ops, tokens
+    from dashboards.views import accounts, alerts, api, assets, audit, auth, keys, ops, tokens
 
-    for module in (auth, ops, assets, accounts, keys, tokens, audit):
+    for module in (auth, ops, assets, accounts, keys, tokens, audit, alerts):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.build(spec))
 

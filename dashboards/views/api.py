@@ -16,6 +16,7 @@ from dashboards.api_spec import ApiSpec
 from dashboards.models import access as models
 from dashboards.params import log_query
 from dashboards.security import actor, requires
+from dashboards.views import alerts_api
 from dashboards.views.audit import search
 from dashboards.views.common import me, services, settings
 from warehouse import clickhouse
@@ -32,7 +33,7 @@ def _token(token: object) -> models.TokenOut:
 
 # Each area's operations live beside its pages (``register(bp, spec)``); this blueprint gathers them under
 # /api/v1 so the one OpenAPI document lists them all.
-AREAS: tuple[ModuleType, ...] = ()
+AREAS: tuple[ModuleType, ...] = (alerts_api,)
 
 
 def build(spec: ApiSpec) -> Blueprint:
