@@ -254,24 +254,28 @@ class Evaluator:
 
 
 def run_query(rule: Rule, now: float, warehouse: Client, conn: psycopg.Connection) -> QueryResult:
-    """A (non-platform) rule's samples for the window ending at ``now``, or the error that prevented them.
-    The scheduler calls it at each evaluation and the rule preview at each past step."""
+    """A (non-platform) rule's samples for the window ending at ``now``, or the error that prevented them."""
     end = datetime.fromtimestamp(now, UTC)
     built = alert_queries.build(
         rule.query.type, rule.query.params, rule.group_by, end - timedelta(seconds=rule.window_s), end
     )
     try:
-        if built.database == "postgres":
-            rows = conn.execute(built.sql, built.params).fetchall()
-        else:
-            answer = warehouse.query(built.sql, parameters=built.params)
-            rows = [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+        rows = fetch(built, warehouse, conn)
     except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
         return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}")
-    return QueryResult(
-        tuple(
-            Sample({g: str(r[g]) for g in built.group_by}, float(r["value"]))
-            for r in rows
-            if r["value"] is not None and math.isfinite(float(r["value"]))
-        )
+    return QueryResult(samples(rows, built.group_by))
+
+
+def fetch(built: alert_queries.BuiltQuery, warehouse: Client, conn: psycopg.Connection) -> list[dict[str, Any]]:
+    if built.database == "postgres":
+        return conn.execute(built.sql, built.params).fetchall()
+    answer = warehouse.query(built.sql, parameters=built.params)
+    return [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+
+
+def samples(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[Sample, ...]:
+    return tuple(
+        Sample({g: str(r[g]) for g in group_by}, float(r["value"]))
+        for r in rows
+        if r["value"] is not None and math.isfinite(float(r["value"]))
     )

@@ -197,8 +197,12 @@ def _preview_answer(
         for e in shown.timeline
     ]
     sends = [models.PreviewNotification(at=_utc(at), kind=kind) for at, kind in shown.notifications]
+    drawn = figure(chart)
+    for trace in drawn["data"]:
+        # Steps are sparse (a value every 15 min or 2 h, often only a few with data): points show each one.
+        trace.update(mode="lines+markers", marker={"size": 5, "color": trace["line"]["color"]})
     return models.PreviewOut(
-        figure=Figure(**figure(chart)),
+        figure=Figure(**drawn),
         data=points,
         timeline=timeline,
         notifications=sends,
