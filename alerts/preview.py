@@ -51,12 +51,14 @@ def preview(rule: Rule, results: Iterable[tuple[float, QueryResult]]) -> Preview
 
 
 def steps(rule: Rule, span: str, now: float) -> list[float]:
-    """The evaluation times of a preview over ``span``, the last one ``now`` (so what just happened shows),
-    in whole seconds (the query hands each step back as it was given)."""
+    """The evaluation times of a preview over ``span``: whole minutes, then ``now`` itself (so what just
+    happened shows). Past steps fall on whole minutes because the rollups cannot cut a minute: as of a
+    whole minute, a rolled-up minute and one read raw give the scheduler's answer exactly."""
     length, step = SPANS[span]
     step = max(step, rule.interval_s)
-    last = int(now)
-    return [float(last - k * step) for k in range(length // step, -1, -1)]
+    last = int(now) - int(now) % 60
+    times = [float(last - k * step) for k in range(length // step, -1, -1)]
+    return times if last == int(now) else [*times, float(int(now))]
 
 
 def _epoch(value: Any) -> float:

@@ -42,10 +42,6 @@ def test_create_a_rule_with_its_preview_see_it_fire_acknowledge_and_silence_it(
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
-    page.on("console", lambda m: print("DEBUGCONSOLE", m.type, m.text[:300]))
-    page.on("pageerror", lambda e: print("DEBUGPAGEERROR", str(e)[:500]))
-    page.on("requestfailed", lambda r: print("DEBUGREQFAILED", r.url, r.failure))
-    page.on("response", lambda r: print("DEBUGRESP", r.status, r.url) if r.status >= 400 else None)
     sign_in(page, web_url, admin)
 
     page.get_by_role("link", name="Alerts").click()
