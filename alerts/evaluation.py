@@ -31,7 +31,7 @@ import requests
 from clickhouse_connect.driver.client import Client
 from psycopg_pool import PoolTimeout
 
-from alerts import messages, platform
+from alerts import messages, platform, shared_scans
 from alerts.engine import Ack, Evaluation, QueryResult, Runtime, Sample, evaluate
 from alerts.grouping import Silence
 from alerts.rules import Rule, RuleError, parse_rule
@@ -89,6 +89,7 @@ class Evaluator:
         self._lock = threading.Lock()
         self._running: set[int] = set()
         self._local = threading.local()  # one ClickHouse client per worker: HTTP sessions are not shared
+        self._scans = ScanCache(settings.alert_tick_s)
 
     def tick(self) -> int:
         """The scheduler's job: hand each due rule not already being evaluated here to a worker; returns at once,
@@ -226,7 +227,11 @@ class Evaluator:
             client = self._clickhouse_client()
         except Exception as exc:  # noqa: BLE001 - the warehouse being unreachable is the rule's on_error case
             return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}"), memo
-        result = run_query(rule, now, client, conn)
+        key = alert_queries.scan_key(rule.query.type, rule.query.params, rule.window_s)
+        if key is None:
+            result = run_query(rule, now, client, conn)
+        else:
+            result = self._scans.answer(rule, key, now, client)
         if result.error is not None:
             self._local.clickhouse = None  # a fresh client next time, in case this one's session broke
             log.warning("rule %s: query failed: %s", rule.name, result.error)
@@ -279,3 +284,35 @@ def samples(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[Samp
         for r in rows
         if r["value"] is not None and math.isfinite(float(r["value"]))
     )
+
+
+class ScanCache:
+    """Shared scans (alert_queries.scan) of the current round: the first rule that needs one runs it, the
+    rules evaluated within ``max_age_s`` after it (the same scheduler tick) answer from its rows. Concurrent
+    workers wanting the same scan wait for the one that runs it. An answer is at most ``max_age_s`` old."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._scans: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
+
+    def _fresh(self, key: tuple[Any, ...], now: float) -> tuple[float, list[dict[str, Any]]] | None:
+        found = self._scans.get(key)
+        return found if found is not None and 0 <= now - found[0] <= self.max_age_s else None
+
+    def answer(self, rule: Rule, key: tuple[Any, ...], now: float, warehouse: Client) -> QueryResult:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            found = self._fresh(key, now)
+            if found is None:
+                built = alert_queries.scan(key, datetime.fromtimestamp(now, UTC))
+                try:
+                    answer = warehouse.query(built.sql, parameters=built.params)
+                except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
+                    return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                rows = [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+                found = self._scans[key] = (now, rows)
+        at, rows = found
+        return shared_scans.answer(rule, rows, datetime.fromtimestamp(at, UTC))

@@ -244,3 +244,57 @@ def build_steps(
         built.params.setdefault("window_s", window_s)
         built.params["steps"] = list(ends)
     return built
+
+
+# ---------------------------------------------------------------- shared scans
+# Many rules read the same rollup over the same window with different filters and group-bys. A scan reads it
+# once at the finest grain any of them needs (every dimension a rule may filter or group by), and each rule's
+# answer is derived from the scan's rows (alerts/shared_scans.py), so a round of 200 rules costs a few scans
+# instead of 200 queries. Text searches (a pattern per rule) and security events (PostgreSQL) are not shared.
+
+API_GROUPING_SETS = ("(service, endpoint)", "(service)", "(endpoint)", "()")
+
+
+def scan_key(query_type: str, params: Mapping[str, Any], window_s: int) -> tuple[Any, ...] | None:
+    """What identifies the scan that can answer this rule (rules with equal keys share one), or None."""
+    if query_type == "log_count" and "text" not in params:
+        return ("logs", window_s)
+    if query_type in ("api_error_rate", "api_latency"):
+        return ("api", window_s)
+    if query_type == "system_metric":
+        return ("system", window_s)
+    if query_type == "heartbeat":
+        return ("heartbeat", params.get("kind", "log"), int(params.get("lookback_s", 86400)))
+    return None
+
+
+def scan(key: tuple[Any, ...], end: datetime) -> BuiltQuery:
+    """The scan for ``key`` (from :func:`scan_key`) over the window ending at ``end``."""
+    family = key[0]
+    if family == "heartbeat":
+        _, kind, lookback_s = key
+        where = _Where(end - timedelta(seconds=lookback_s), end)
+        dims = ("service", "instance") if kind == "system_metric" else ("service",)
+        sql = f"SELECT {', '.join(dims)}, max(minute) AS last FROM ({where.rows(HEARTBEAT_ROLLUPS[kind])}) " \
+              f"GROUP BY {', '.join(dims)}"  # fmt: skip
+        return BuiltQuery("clickhouse", sql, where.params, dims)
+    where = _Where(end - timedelta(seconds=key[1]), end)
+    if family == "logs":
+        sql = f"SELECT service, level, sum(events) AS events FROM ({where.rows(LOGS_1M)}) GROUP BY service, level"
+        return BuiltQuery("clickhouse", sql, where.params, ("service", "level"))
+    if family == "system":
+        sql = (
+            "SELECT service, instance, metric_name, sum(samples) AS samples, sum(value_sum) AS value_sum, "
+            f"min(value_min) AS value_min, max(value_max) AS value_max FROM ({where.rows(SYSTEM_METRICS_1M)}) "
+            "GROUP BY service, instance, metric_name"
+        )
+        return BuiltQuery("clickhouse", sql, where.params, ("service", "instance", "metric_name"))
+    # api: every grouping of (service, endpoint), since latency quantiles cannot be merged again afterwards;
+    # `grouping` says which (bit 2: service left out, bit 1: endpoint left out).
+    levels = ", ".join(map(str, QUANTILE_LEVELS))
+    sql = (
+        "SELECT service, endpoint, GROUPING(service, endpoint) AS grouping, sum(requests) AS requests, "
+        f"sum(errors) AS errors, quantilesTDigestMerge({levels})(latency_quantiles) AS quantiles "
+        f"FROM ({where.rows(API_METRICS_1M)}) GROUP BY GROUPING SETS ({', '.join(API_GROUPING_SETS)})"
+    )
+    return BuiltQuery("clickhouse", sql, where.params, ("service", "endpoint"))
