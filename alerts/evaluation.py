@@ -30,7 +30,7 @@ import redis
 from clickhouse_connect.driver.client import Client
 from psycopg_pool import PoolTimeout
 
-from alerts import messages, platform
+from alerts import messages, platform, shared_scans
 from alerts.engine import Ack, Evaluation, QueryResult, Runtime, Sample, evaluate
 from alerts.grouping import Silence
 from alerts.rules import Rule, RuleError, parse_rule
@@ -88,6 +88,7 @@ class Evaluator:
         self._lock = threading.Lock()
         self._running: set[int] = set()
         self._local = threading.local()  # one ClickHouse client per worker: HTTP sessions are not shared
+        self._scans = ScanCache(settings.alert_tick_s)
 
     def tick(self) -> int:
         """The scheduler's job: hand each due rule not already being evaluated here to a worker; returns at once,
@@ -167,6 +168,9 @@ class Evaluator:
                 )
                 conn.rollback()
                 return False
+            if not alert_store.rule_is_live(conn, rule_id):
+                conn.rollback()  # disabled or deleted since it was found due: its incidents were closed then
+                return False
             last = state["last_evaluated_at"]
             if last is not None and last.timestamp() + rule.interval_s > now + 0.001:
                 conn.rollback()  # another scheduler evaluated it since this one found it due
@@ -218,27 +222,19 @@ class Evaluator:
         """The rule's samples at ``now`` (or the error that prevented them) and the memo to keep."""
         if rule.query.type == "platform":
             return self._platform(rule.query.params["metric"], memo)
-        end = datetime.fromtimestamp(now, UTC)
-        built = alert_queries.build(
-            rule.query.type, rule.query.params, rule.group_by, end - timedelta(seconds=rule.window_s), end
-        )
         try:
-            if built.database == "postgres":
-                rows = conn.execute(built.sql, built.params).fetchall()
-            else:
-                result = self._clickhouse_client().query(built.sql, parameters=built.params)
-                rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
-        except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
-            if built.database == "clickhouse":
-                self._local.clickhouse = None
-            log.warning("rule %s: query failed: %s", rule.name, exc)
+            client = self._clickhouse_client()
+        except Exception as exc:  # noqa: BLE001 - the warehouse being unreachable is the rule's on_error case
             return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}"), memo
-        samples = tuple(
-            Sample({g: str(r[g]) for g in built.group_by}, float(r["value"]))
-            for r in rows
-            if r["value"] is not None and math.isfinite(float(r["value"]))
-        )
-        return QueryResult(samples), memo
+        key = alert_queries.scan_key(rule.query.type, rule.query.params, rule.window_s)
+        if key is None:
+            result = run_query(rule, now, client, conn)
+        else:
+            result = self._scans.answer(rule, key, now, client)
+        if result.error is not None:
+            self._local.clickhouse = None  # a fresh client next time, in case this one's session broke
+            log.warning("rule %s: query failed: %s", rule.name, result.error)
+        return result, memo
 
     def _platform(self, metric: str, memo: Mapping[str, Any]) -> tuple[QueryResult, Mapping[str, Any]]:
         texts, errors = platform.scrape(self._settings.alert_metrics_urls)
@@ -252,3 +248,63 @@ class Evaluator:
         if client is None:
             client = self._local.clickhouse = clickhouse.connect(self._settings.clickhouse_dsn)
         return client
+
+
+def run_query(rule: Rule, now: float, warehouse: Client, conn: psycopg.Connection) -> QueryResult:
+    """A (non-platform) rule's samples for the window ending at ``now``, or the error that prevented them."""
+    end = datetime.fromtimestamp(now, UTC)
+    built = alert_queries.build(
+        rule.query.type, rule.query.params, rule.group_by, end - timedelta(seconds=rule.window_s), end
+    )
+    try:
+        rows = fetch(built, warehouse, conn)
+    except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
+        return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    return QueryResult(samples(rows, built.group_by))
+
+
+def fetch(built: alert_queries.BuiltQuery, warehouse: Client, conn: psycopg.Connection) -> list[dict[str, Any]]:
+    if built.database == "postgres":
+        return conn.execute(built.sql, built.params).fetchall()
+    answer = warehouse.query(built.sql, parameters=built.params)
+    return [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+
+
+def samples(rows: list[dict[str, Any]], group_by: tuple[str, ...]) -> tuple[Sample, ...]:
+    return tuple(
+        Sample({g: str(r[g]) for g in group_by}, float(r["value"]))
+        for r in rows
+        if r["value"] is not None and math.isfinite(float(r["value"]))
+    )
+
+
+class ScanCache:
+    """Shared scans (alert_queries.scan) of the current round: the first rule that needs one runs it, the
+    rules evaluated within ``max_age_s`` after it (the same scheduler tick) answer from its rows. Concurrent
+    workers wanting the same scan wait for the one that runs it. An answer is at most ``max_age_s`` old."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._scans: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
+
+    def _fresh(self, key: tuple[Any, ...], now: float) -> tuple[float, list[dict[str, Any]]] | None:
+        found = self._scans.get(key)
+        return found if found is not None and 0 <= now - found[0] <= self.max_age_s else None
+
+    def answer(self, rule: Rule, key: tuple[Any, ...], now: float, warehouse: Client) -> QueryResult:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            found = self._fresh(key, now)
+            if found is None:
+                built = alert_queries.scan(key, datetime.fromtimestamp(now, UTC))
+                try:
+                    answer = warehouse.query(built.sql, parameters=built.params)
+                except Exception as exc:  # noqa: BLE001 - any failure of the query is the rule's on_error case
+                    return QueryResult(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                rows = [dict(zip(answer.column_names, r, strict=True)) for r in answer.result_rows]
+                found = self._scans[key] = (now, rows)
+        at, rows = found
+        return shared_scans.answer(rule, rows, datetime.fromtimestamp(at, UTC))

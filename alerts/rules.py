@@ -178,6 +178,15 @@ def _duration(raw: Any, name: str, problems: _Problems, *, minimum: int = 0) -> 
     return seconds
 
 
+def parse_duration(raw: Any, name: str) -> int:
+    """Seconds from '30s' / '5m' / '2h' / '1d' (or an int); :class:`RuleError` naming ``name`` otherwise."""
+    problems = _Problems(name)
+    seconds = _duration(raw, name, problems, minimum=1)
+    if seconds is None:
+        raise RuleError(problems.found)
+    return seconds
+
+
 def _number(raw: Any, name: str, problems: _Problems) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         problems.add(name, f"{raw!r} is not a finite number")

@@ -7,14 +7,17 @@ Rules and channels not named in the document are left as they are.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from access.audit import Actor, entry, redact
+from alerts.manage import retire_incidents
 from alerts.rules import Channel, Rule, RuleError, RuleSet, parse_rule
 from lookout.settings import Settings
 from warehouse import postgres
-from warehouse.queries import alert_store
+from warehouse.queries import alert_store, audit
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,10 @@ def _stored(conn: Any) -> tuple[dict[str, Rule], dict[str, Channel]]:
 
 
 def apply(settings: Settings, wanted: RuleSet, source: str, actor: str, dry_run: bool = False) -> list[Change]:
+    """Every change of the document, each with its audit row, in one transaction; a rule the document
+    disables has its open incidents resolved in it too (alerts.manage.retire_incidents)."""
+    who = Actor(actor)
+    now = time.time()
     with postgres.connect(settings.postgres_dsn) as conn:
         stored_rules, stored_channels = _stored(conn)
         changes = diff(wanted, stored_rules, stored_channels, source)
@@ -94,12 +101,40 @@ def apply(settings: Settings, wanted: RuleSet, source: str, actor: str, dry_run:
             conn.rollback()
             return changes
         for channel in wanted.channels:
-            alert_store.save_channel(conn, channel.name, channel.type, channel.config, channel.secret, actor)
+            action, channel_id, old, new = alert_store.save_channel(
+                conn, channel.name, channel.type, channel.config, channel.secret
+            )
+            if action != "unchanged":
+                _audit(conn, who, f"alert_channel.{action[:-1]}", "alert_channel", channel_id, old, new)
         for rule, change in zip(wanted.rules, [c for c in changes if c.kind == "rule"], strict=True):
-            if change.action != "unchanged":
-                alert_store.save_rule(conn, rule.name, rule.to_dict(), rule.enabled, rule.interval_s, actor)
+            if change.action == "unchanged":
+                continue
+            action, rule_id, old = alert_store.save_rule(
+                conn, rule.name, rule.to_dict(), rule.enabled, rule.interval_s, actor
+            )
+            closed = [] if rule.enabled else retire_incidents(conn, rule_id, rule, "rule disabled", now,
+                                                                settings.public_url)  # fmt: skip
+            meta = {"incidents_resolved": closed} if closed else {}
+            _audit(conn, who, f"alert_rule.{action[:-1]}", "alert_rule", rule_id, old, rule.to_dict(), meta)
         conn.commit()
     return changes
+
+
+def _audit(
+    conn: Any,
+    who: Actor,
+    action: str,
+    resource_type: str,
+    resource_id: int,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    audit.record(
+        conn,
+        entry(who, action, resource_type, str(resource_id), old_values=redact(old), new_values=redact(new),
+              metadata=dict(metadata or {})),
+    )  # fmt: skip
 
 
 def export(settings: Settings) -> dict[str, Any]:

@@ -106,6 +106,7 @@ def create_app(
 
     from dashboards.views import (
         accounts,
+        alerts,
         api,
         api_metrics,
         assets,
@@ -131,6 +132,7 @@ def create_app(
         system_metrics,
         blockchain,
         security_events,
+        alerts,
         accounts,
         keys,
         tokens,

@@ -16,7 +16,15 @@ from dashboards.api_spec import ApiSpec
 from dashboards.models import access as models
 from dashboards.params import log_query
 from dashboards.security import actor, requires
-from dashboards.views import api_metrics, blockchain, explorer_api, overview, security_events, system_metrics
+from dashboards.views import (
+    alerts_api,
+    api_metrics,
+    blockchain,
+    explorer_api,
+    overview,
+    security_events,
+    system_metrics,
+)
 from dashboards.views.audit import search
 from dashboards.views.common import me, services, settings
 from warehouse import clickhouse
@@ -40,6 +48,7 @@ AREAS: tuple[ModuleType, ...] = (
     system_metrics,
     blockchain,
     security_events,
+    alerts_api,
 )
 
 

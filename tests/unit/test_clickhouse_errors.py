@@ -24,8 +24,10 @@ def test_a_bad_query_parameter_is_the_callers_error_naming_the_parameter():
 @pytest.mark.parametrize(
     "exc, expected",
     [
-        (DatabaseError("Code: 27. DB::Exception: Cannot parse input (CANNOT_PARSE_INPUT_ASSERTION_FAILED)"),
-         clickhouse.ClickHouseRejected),
+        (
+            DatabaseError("Code: 27. DB::Exception: Cannot parse input (CANNOT_PARSE_INPUT_ASSERTION_FAILED)"),
+            clickhouse.ClickHouseRejected,
+        ),
         (DatabaseError("Code: 252. DB::Exception: Too many parts (TOO_MANY_PARTS)"), clickhouse.ClickHouseUnavailable),
         (OperationalError("connection refused"), clickhouse.ClickHouseUnavailable),
     ],

@@ -28,22 +28,36 @@ def test_an_unusable_count_names_its_variable(name, raw):
 
 def test_serving_model_body_deadline_and_memory_bound_default_and_parse():
     defaults = Settings.from_env({})
-    assert (defaults.collector_worker_class, defaults.collector_body_timeout_s, defaults.collector_max_worker_rss_mb) \
-        == ("gevent", 30.0, 300)
-    chosen = Settings.from_env({"LOOKOUT_COLLECTOR_WORKER_CLASS": "gthread", "LOOKOUT_COLLECTOR_BODY_TIMEOUT_S": "2.5",
-                                "LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB": "500"})
-    assert (chosen.collector_worker_class, chosen.collector_body_timeout_s, chosen.collector_max_worker_rss_mb) \
-        == ("gthread", 2.5, 500)
+    assert (
+        defaults.collector_worker_class,
+        defaults.collector_body_timeout_s,
+        defaults.collector_max_worker_rss_mb,
+    ) == ("gevent", 30.0, 300)
+    chosen = Settings.from_env(
+        {
+            "LOOKOUT_COLLECTOR_WORKER_CLASS": "gthread",
+            "LOOKOUT_COLLECTOR_BODY_TIMEOUT_S": "2.5",
+            "LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB": "500",
+        }
+    )
+    assert (chosen.collector_worker_class, chosen.collector_body_timeout_s, chosen.collector_max_worker_rss_mb) == (
+        "gthread",
+        2.5,
+        500,
+    )
     assert Settings.from_env(chosen.as_env()) == chosen
 
 
-@pytest.mark.parametrize(("name", "raw"), [
-    ("LOOKOUT_COLLECTOR_WORKER_CLASS", "sync"),
-    ("LOOKOUT_COLLECTOR_WORKER_CLASS", "GEVENT"),
-    ("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "0"),
-    ("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "soon"),
-    ("LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB", "-1"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("LOOKOUT_COLLECTOR_WORKER_CLASS", "sync"),
+        ("LOOKOUT_COLLECTOR_WORKER_CLASS", "GEVENT"),
+        ("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "0"),
+        ("LOOKOUT_COLLECTOR_BODY_TIMEOUT_S", "soon"),
+        ("LOOKOUT_COLLECTOR_MAX_WORKER_RSS_MB", "-1"),
+    ],
+)
 def test_an_unusable_serving_setting_names_its_variable(name, raw):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: raw})

@@ -14,8 +14,11 @@ def test_a_kind_within_the_scopes_is_kept() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "scopes", "message"),
-    [("logs", ["log"], "unknown default kind 'logs'"), ("query", ["query"], "unknown default kind 'query'"),
-     ("security_event", ["log"], "not among the key's scopes (log)")],
+    [
+        ("logs", ["log"], "unknown default kind 'logs'"),
+        ("query", ["query"], "unknown default kind 'query'"),
+        ("security_event", ["log"], "not among the key's scopes (log)"),
+    ],
 )
 def test_refused(kind: str, scopes: list[str], message: str) -> None:
     with pytest.raises(AccessError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -18,8 +18,14 @@ UUID = "0b6a4a0e-6a55-4d0e-9b43-0d3c7c1c6f11"
 
 def bulk(*values: object, default_index: str | None = "idx", max_items: int = 100) -> list:
     body = b"".join(orjson.dumps(v) + b"\n" for v in values)
-    return parse_bulk(body, default_index=default_index, default_kind="log", received_ms=NOW_MS,
-                      max_items=max_items, max_event_bytes=1000)
+    return parse_bulk(
+        body,
+        default_index=default_index,
+        default_kind="log",
+        received_ms=NOW_MS,
+        max_items=max_items,
+        max_event_bytes=1000,
+    )
 
 
 def test_index_and_create_become_mapped_events_with_the_index_as_service() -> None:
@@ -35,8 +41,16 @@ def test_a_non_uuid_id_is_kept_in_metadata() -> None:
 
 
 def test_per_item_refusals_keep_their_slot() -> None:
-    items = bulk({"delete": {"_id": "1"}}, {"update": {}}, {"doc": {}}, {"index": {"_index": "i"}}, [1], {"index": {}},
-                 {"message": "ok"}, default_index=None)
+    items = bulk(
+        {"delete": {"_id": "1"}},
+        {"update": {}},
+        {"doc": {}},
+        {"index": {"_index": "i"}},
+        [1],
+        {"index": {}},
+        {"message": "ok"},
+        default_index=None,
+    )
     assert [type(i.event) for i in items] == [BadItem, BadItem, BadItem, BadItem]
     assert "delete" in items[0].event.reason and "update" in items[1].event.reason
     assert "JSON object" in items[2].event.reason and "index is missing" in items[3].event.reason
@@ -50,8 +64,13 @@ def test_oversized_document_is_refused_alone() -> None:
 
 @pytest.mark.parametrize(
     ("body", "error"),
-    [(b"nope\n", "line [1]"), (b'{"index":{}, "create":{}}\n{}\n', "expected one of"),
-     (b'{"index":{}}\n', "no document line"), (b"\n\n", "no actions"), (b'{"index": 3}\n{}\n', "found [index]")],
+    [
+        (b"nope\n", "line [1]"),
+        (b'{"index":{}, "create":{}}\n{}\n', "expected one of"),
+        (b'{"index":{}}\n', "no document line"),
+        (b"\n\n", "no actions"),
+        (b'{"index": 3}\n{}\n', "found [index]"),
+    ],
 )
 def test_broken_action_lines_fail_the_request(body: bytes, error: str) -> None:
     with pytest.raises(MalformedBody, match=re.escape(error)):
@@ -68,14 +87,23 @@ def test_bulk_response_has_one_entry_per_action_in_order() -> None:
     answer = bulk_response(items, [{"index": 1, "error": "no deletes"}], took_ms=3)
     assert answer["took"] == 3 and answer["errors"] is True
     assert answer["items"][0]["index"]["status"] == 201 and answer["items"][0]["index"]["_id"] == UUID
-    assert answer["items"][1] == {"delete": {"_index": "idx", "_id": "d", "status": 400,
-                                             "error": {"type": "document_parsing_exception", "reason": "no deletes"}}}
+    assert answer["items"][1] == {
+        "delete": {
+            "_index": "idx",
+            "_id": "d",
+            "status": 400,
+            "error": {"type": "document_parsing_exception", "reason": "no deletes"},
+        }
+    }
 
 
 def test_error_body_shape() -> None:
     assert error_body(401, "nope") == {
-        "error": {"root_cause": [{"type": "security_exception", "reason": "nope"}], "type": "security_exception",
-                  "reason": "nope"},
+        "error": {
+            "root_cause": [{"type": "security_exception", "reason": "nope"}],
+            "type": "security_exception",
+            "reason": "nope",
+        },
         "status": 401,
     }
 

@@ -36,8 +36,17 @@ def test_timestamps(value: object, expected: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(10, "trace"), (20, "debug"), (30, "info"), (40, "warn"), (50, "error"), (60, "error"), ("30", "info"),
-     ("WARNING", "WARNING"), (35, 35)],
+    [
+        (10, "trace"),
+        (20, "debug"),
+        (30, "info"),
+        (40, "warn"),
+        (50, "error"),
+        (60, "error"),
+        ("30", "info"),
+        ("WARNING", "WARNING"),
+        (35, 35),
+    ],
 )
 def test_levels(value: object, expected: object) -> None:
     assert normalize_level(value) == expected  # type: ignore[arg-type]
@@ -47,48 +56,140 @@ def test_levels(value: object, expected: object) -> None:
     ("doc", "expected"),
     [
         # Winston's JSON, with no timestamp and no kind
-        ({"level": "info", "message": "hi", "service": "api"},
-         {"kind": "log", "level": "info", "message": "hi", "service": "api", "timestamp": NOW_MS, "metadata": {}}),
+        (
+            {"level": "info", "message": "hi", "service": "api"},
+            {"kind": "log", "level": "info", "message": "hi", "service": "api", "timestamp": NOW_MS, "metadata": {}},
+        ),
         # pino: numeric level, msg, time in ms, hostname, pid and req.id
-        ({"level": 50, "time": NOW_MS, "pid": 7, "hostname": "web-1", "msg": "boom", "req": {"id": 9, "url": "/x"}},
-         {"kind": "log", "level": "error", "message": "boom", "timestamp": NOW_MS, "instance": "web-1",
-          "request_id": "9", "metadata": {"pid": 7, "req": {"url": "/x"}}}),
+        (
+            {"level": 50, "time": NOW_MS, "pid": 7, "hostname": "web-1", "msg": "boom", "req": {"id": 9, "url": "/x"}},
+            {
+                "kind": "log",
+                "level": "error",
+                "message": "boom",
+                "timestamp": NOW_MS,
+                "instance": "web-1",
+                "request_id": "9",
+                "metadata": {"pid": 7, "req": {"url": "/x"}},
+            },
+        ),
         # Python logging's field names
-        ({"levelname": "WARNING", "msg": "slow", "logger": "app.db", "ts": 1_764_583_200},
-         {"kind": "log", "level": "WARNING", "message": "slow", "service": "app.db", "timestamp": NOW_MS,
-          "metadata": {}}),
+        (
+            {"levelname": "WARNING", "msg": "slow", "logger": "app.db", "ts": 1_764_583_200},
+            {
+                "kind": "log",
+                "level": "WARNING",
+                "message": "slow",
+                "service": "app.db",
+                "timestamp": NOW_MS,
+                "metadata": {},
+            },
+        ),
         # ECS, nested as Filebeat writes it
-        ({"@timestamp": "2025-12-01T10:00:00Z", "message": "m", "log": {"level": "warn", "logger": "x"},
-          "host": {"name": "h1", "ip": ["10.0.0.1"]}, "service": {"name": "shop"}, "trace_id": "abc"},
-         {"kind": "log", "level": "warn", "message": "m", "timestamp": "2025-12-01T10:00:00Z", "instance": "h1",
-          "service": "shop", "correlation_id": "abc",
-          "metadata": {"log": {"logger": "x"}, "host": {"ip": ["10.0.0.1"]}}}),
+        (
+            {
+                "@timestamp": "2025-12-01T10:00:00Z",
+                "message": "m",
+                "log": {"level": "warn", "logger": "x"},
+                "host": {"name": "h1", "ip": ["10.0.0.1"]},
+                "service": {"name": "shop"},
+                "trace_id": "abc",
+            },
+            {
+                "kind": "log",
+                "level": "warn",
+                "message": "m",
+                "timestamp": "2025-12-01T10:00:00Z",
+                "instance": "h1",
+                "service": "shop",
+                "correlation_id": "abc",
+                "metadata": {"log": {"logger": "x"}, "host": {"ip": ["10.0.0.1"]}},
+            },
+        ),
         # ECS flattened with dots, and GELF's short_message
-        ({"log.level": "error", "short_message": "s", "host.name": "h2", "service.name": "svc"},
-         {"kind": "log", "level": "error", "message": "s", "instance": "h2", "service": "svc",
-          "timestamp": NOW_MS, "metadata": {}}),
+        (
+            {"log.level": "error", "short_message": "s", "host.name": "h2", "service.name": "svc"},
+            {
+                "kind": "log",
+                "level": "error",
+                "message": "s",
+                "instance": "h2",
+                "service": "svc",
+                "timestamp": NOW_MS,
+                "metadata": {},
+            },
+        ),
         # Fluent Bit: the docker "log" key, a float date; columns of the kind pass through
-        ({"log": "line", "date": 1_764_583_200.5, "status_code": 502, "appname": "my app!"},
-         {"kind": "log", "level": "info", "message": "line", "timestamp": NOW_MS + 500, "status_code": 502,
-          "service": "my_app_", "metadata": {}}),
+        (
+            {"log": "line", "date": 1_764_583_200.5, "status_code": 502, "appname": "my app!"},
+            {
+                "kind": "log",
+                "level": "info",
+                "message": "line",
+                "timestamp": NOW_MS + 500,
+                "status_code": 502,
+                "service": "my_app_",
+                "metadata": {},
+            },
+        ),
         # the first alias wins; the others stay in metadata; a document's metadata object is the base
-        ({"message": "a", "msg": "b", "service": "s", "metadata": {"k": 1}, "extra": True},
-         {"kind": "log", "level": "info", "message": "a", "service": "s", "timestamp": NOW_MS,
-          "metadata": {"k": 1, "msg": "b", "extra": True}}),
+        (
+            {"message": "a", "msg": "b", "service": "s", "metadata": {"k": 1}, "extra": True},
+            {
+                "kind": "log",
+                "level": "info",
+                "message": "a",
+                "service": "s",
+                "timestamp": NOW_MS,
+                "metadata": {"k": 1, "msg": "b", "extra": True},
+            },
+        ),
         # syslog-ng's $(format-json --scope rfc5424 --key ISODATE): upper-case names, a BSD DATE beside ISODATE
-        ({"PROGRAM": "cron", "PRIORITY": "err", "PID": "42", "MESSAGE": "job failed", "HOST": "box",
-          "FACILITY": "cron", "ISODATE": "2025-12-01T10:00:00+00:00", "DATE": "Dec  1 10:00:00"},
-         {"kind": "log", "level": "err", "message": "job failed", "service": "cron", "instance": "box",
-          "timestamp": "2025-12-01T10:00:00+00:00",
-          "metadata": {"PID": "42", "FACILITY": "cron", "DATE": "Dec  1 10:00:00"}}),
+        (
+            {
+                "PROGRAM": "cron",
+                "PRIORITY": "err",
+                "PID": "42",
+                "MESSAGE": "job failed",
+                "HOST": "box",
+                "FACILITY": "cron",
+                "ISODATE": "2025-12-01T10:00:00+00:00",
+                "DATE": "Dec  1 10:00:00",
+            },
+            {
+                "kind": "log",
+                "level": "err",
+                "message": "job failed",
+                "service": "cron",
+                "instance": "box",
+                "timestamp": "2025-12-01T10:00:00+00:00",
+                "metadata": {"PID": "42", "FACILITY": "cron", "DATE": "Dec  1 10:00:00"},
+            },
+        ),
         # an empty value names nothing: the next alias is used and the empty one stays in metadata
-        ({"service": "", "app": "a", "message": "m"},
-         {"kind": "log", "level": "info", "message": "m", "service": "a", "timestamp": NOW_MS,
-          "metadata": {"service": ""}}),
+        (
+            {"service": "", "app": "a", "message": "m"},
+            {
+                "kind": "log",
+                "level": "info",
+                "message": "m",
+                "service": "a",
+                "timestamp": NOW_MS,
+                "metadata": {"service": ""},
+            },
+        ),
         # a metadata that is not an object is kept, under its name
-        ({"message": "a", "service": "s", "metadata": "text"},
-         {"kind": "log", "level": "info", "message": "a", "service": "s", "timestamp": NOW_MS,
-          "metadata": {"metadata": "text"}}),
+        (
+            {"message": "a", "service": "s", "metadata": "text"},
+            {
+                "kind": "log",
+                "level": "info",
+                "message": "a",
+                "service": "s",
+                "timestamp": NOW_MS,
+                "metadata": {"metadata": "text"},
+            },
+        ),
     ],
 )
 def test_documents(doc: dict, expected: dict) -> None:

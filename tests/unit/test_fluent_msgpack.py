@@ -39,7 +39,11 @@ def test_documented_layouts() -> None:
     assert records[2]["fluent_metadata"] == {"k": "v"}
     event = map_document(records[0], default_kind="log", received_ms=0, fallback_service="fluent")
     assert (event["message"], event["instance"], event["timestamp"], event["service"]) == (
-        "Core: initialization and 32 bit fixes.", "fb-1", 1796122800500, "fluent")
+        "Core: initialization and 32 bit fixes.",
+        "fb-1",
+        1796122800500,
+        "fluent",
+    )
 
 
 def test_bad_values_are_refused_alone_and_a_cut_body_keeps_what_came_before() -> None:

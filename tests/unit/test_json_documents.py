@@ -45,8 +45,10 @@ def test_oversized_records_are_refused_alone() -> None:
     assert isinstance(items[0], BadItem) and items[1]["log"] == "first line"
 
 
-@pytest.mark.parametrize(("body", "error"), [(b"", MalformedBody), (b"  \n", MalformedBody), (b"3", MalformedBody),
-                                             (b"[" + b"{}," * 5 + b"{}]", BodyTooLarge)])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [(b"", MalformedBody), (b"  \n", MalformedBody), (b"3", MalformedBody), (b"[" + b"{}," * 5 + b"{}]", BodyTooLarge)],
+)
 def test_whole_body_refusals(body: bytes, error: type) -> None:
     with pytest.raises(error):
         parse_documents(body, LIMITS)

@@ -47,7 +47,7 @@ def test_parse_labels(text: str, labels: dict) -> None:
     assert parse_labels(text) == labels
 
 
-@pytest.mark.parametrize("text", ['app="x"', '{app=x}', '{app="x" level="y"}', '{9a="x"}'])
+@pytest.mark.parametrize("text", ['app="x"', "{app=x}", '{app="x" level="y"}', '{9a="x"}'])
 def test_bad_labels(text: str) -> None:
     with pytest.raises(LabelError):
         parse_labels(text)
@@ -55,40 +55,76 @@ def test_bad_labels(text: str) -> None:
 
 def test_protobuf_push_maps_labels_and_structured_metadata() -> None:
     body = cramjam.snappy.compress_raw(
-        push_request('{service_name="checkout", level="error", host="web-3", env="prod"}',
-                     [(NS, "card declined", {"trace_id": "abc"}), (NS + 1, "second", {})])
+        push_request(
+            '{service_name="checkout", level="error", host="web-3", env="prod"}',
+            [(NS, "card declined", {"trace_id": "abc"}), (NS + 1, "second", {})],
+        )
     )
     streams = decode(bytes(body), "application/x-protobuf", 10_000)
     raw = list(events(streams, default_kind="log", received_ms=0))
-    assert raw[0] == {"kind": "log", "message": "card declined", "timestamp": NS // 10**6, "level": "error",
-                      "instance": "web-3", "service": "checkout", "correlation_id": "abc", "metadata": {"env": "prod"}}
+    assert raw[0] == {
+        "kind": "log",
+        "message": "card declined",
+        "timestamp": NS // 10**6,
+        "level": "error",
+        "instance": "web-3",
+        "service": "checkout",
+        "correlation_id": "abc",
+        "metadata": {"env": "prod"},
+    }
     assert raw[1]["message"] == "second"
 
 
 def test_json_push_both_versions() -> None:
-    v1 = {"streams": [{"stream": {"job": "api", "detected_level": "warn"},
-                       "values": [[str(NS), "slow", {"user": "u1"}], ["bad"], [str(NS), 7]]}]}
+    v1 = {
+        "streams": [
+            {
+                "stream": {"job": "api", "detected_level": "warn"},
+                "values": [[str(NS), "slow", {"user": "u1"}], ["bad"], [str(NS), 7]],
+            }
+        ]
+    }
     raw = list(events(decode(orjson.dumps(v1), "application/json", 0), default_kind="log", received_ms=0))
     assert raw[0]["service"] == "api" and raw[0]["level"] == "warn" and raw[0]["metadata"] == {"user": "u1"}
     assert isinstance(raw[1], BadItem) and isinstance(raw[2], BadItem)
-    v0 = {"streams": [{"labels": '{logger="app.db", severity="warning"}',
-                       "entries": [{"ts": "2025-12-01T11:00:00.000001+01:00", "line": "x"}]}]}
+    v0 = {
+        "streams": [
+            {
+                "labels": '{logger="app.db", severity="warning"}',
+                "entries": [{"ts": "2025-12-01T11:00:00.000001+01:00", "line": "x"}],
+            }
+        ]
+    }
     (event,) = events(decode(orjson.dumps(v0), "application/json", 0), default_kind="log", received_ms=0)
-    assert (event["service"], event["level"], event["timestamp"]) == ("app.db", "warning",
-                                                                      "2025-12-01T11:00:00.000001+01:00")
+    assert (event["service"], event["level"], event["timestamp"]) == (
+        "app.db",
+        "warning",
+        "2025-12-01T11:00:00.000001+01:00",
+    )
 
 
 def test_an_unreadable_stream_is_refused_alone() -> None:
-    body = orjson.dumps({"streams": [{"labels": "nope", "entries": []}, 3, {"stream": {"a": 1}, "values": []},
-                                     {"stream": {"app": "a"}, "values": [[str(NS), "ok"]]}]})
+    body = orjson.dumps(
+        {
+            "streams": [
+                {"labels": "nope", "entries": []},
+                3,
+                {"stream": {"a": 1}, "values": []},
+                {"stream": {"app": "a"}, "values": [[str(NS), "ok"]]},
+            ]
+        }
+    )
     raw = list(events(decode(body, "application/json", 0), default_kind="log", received_ms=0))
     assert [type(item) for item in raw] == [BadItem, BadItem, BadItem, dict]
 
 
 @pytest.mark.parametrize(
     ("body", "content_type", "error"),
-    [(b"not snappy at all", "application/x-protobuf", "snappy"), (b"{", "application/json", "invalid JSON"),
-     (b"[]", "application/json", "streams")],
+    [
+        (b"not snappy at all", "application/x-protobuf", "snappy"),
+        (b"{", "application/json", "invalid JSON"),
+        (b"[]", "application/json", "streams"),
+    ],
 )
 def test_malformed_bodies(body: bytes, content_type: str, error: str) -> None:
     with pytest.raises(MalformedBody, match=error):
@@ -108,11 +144,24 @@ def test_snappy_bomb_is_refused_before_inflating() -> None:
 
 def test_a_json_line_is_read_as_fields_over_the_labels() -> None:
     line = '{"level":50,"time":1,"pid":7,"msg":"boom","req":{"id":"r1"}}'
-    body = orjson.dumps({"streams": [{"stream": {"level": "error", "hostname": "h", "app": "api"},
-                                      "values": [[str(NS), line], [str(NS), '{"no": "message"}'], [str(NS), "{x"]]}]})
+    body = orjson.dumps(
+        {
+            "streams": [
+                {
+                    "stream": {"level": "error", "hostname": "h", "app": "api"},
+                    "values": [[str(NS), line], [str(NS), '{"no": "message"}'], [str(NS), "{x"]],
+                }
+            ]
+        }
+    )
     first, second, third = events(decode(body, "application/json", 0), default_kind="log", received_ms=0)
     assert (first["message"], first["level"], first["timestamp"], first["request_id"], first["instance"]) == (
-        "boom", "error", NS // 10**6, "r1", "h")
+        "boom",
+        "error",
+        NS // 10**6,
+        "r1",
+        "h",
+    )
     assert first["metadata"] == {"pid": 7, "time": 1}
     assert second["message"] == '{"no": "message"}' and second["metadata"] == {"no": "message"}
     assert third["message"] == "{x"

@@ -836,8 +836,10 @@ def test_json_integers_at_the_edges_of_their_range_are_kept() -> None:
 
 
 def _gauge_doc(kind: str, point: dict) -> bytes:
-    metric = {"name": "queue.depth", kind: {"dataPoints": [point, {"timeUnixNano": str(T_NS), "asDouble": 1.0,
-                                                                     "count": "1", "sum": 1.0}]}}
+    metric = {
+        "name": "queue.depth",
+        kind: {"dataPoints": [point, {"timeUnixNano": str(T_NS), "asDouble": 1.0, "count": "1", "sum": 1.0}]},
+    }
     return orjson.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]})
 
 
@@ -862,8 +864,9 @@ def test_json_metric_values_out_of_their_protobuf_range_reject_the_point(kind: s
 def test_json_metric_integers_at_the_edges_of_their_range_are_kept() -> None:
     batch = metrics_from_otlp(_gauge_doc("sum", {"timeUnixNano": str(T_NS), "asInt": str(-(2**63))}), JSON)
     assert batch.rejected == 0 and batch.events[0]["value"] == float(-(2**63))
-    batch = metrics_from_otlp(_gauge_doc("summary", {"timeUnixNano": str(T_NS), "count": str(2**64 - 1),
-                                                      "sum": 1.0}), JSON)
+    batch = metrics_from_otlp(
+        _gauge_doc("summary", {"timeUnixNano": str(T_NS), "count": str(2**64 - 1), "sum": 1.0}), JSON
+    )
     assert batch.rejected == 0 and batch.events[0]["metadata"]["otel"]["count"] == 2**64 - 1
     orjson.dumps(batch.events)
 

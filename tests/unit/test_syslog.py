@@ -24,50 +24,121 @@ def _ms(*parts: int) -> int:
     ("line", "document", "key"),
     [
         # RFC 5424 section 6.5, example 1 (no structured data, BOM before the message)
-        ("<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \ufeff'su root' failed for lonvick",
-         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "mymachine.example.com", "service": "su",
-          "message": "'su root' failed for lonvick", "level": "crit",
-          "metadata": {"syslog": {"facility": "auth", "severity": "crit", "msgid": "ID47"}}}, None),
+        (
+            "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \ufeff'su root' failed for lonvick",
+            {
+                "timestamp": "2003-10-11T22:14:15.003Z",
+                "instance": "mymachine.example.com",
+                "service": "su",
+                "message": "'su root' failed for lonvick",
+                "level": "crit",
+                "metadata": {"syslog": {"facility": "auth", "severity": "crit", "msgid": "ID47"}},
+            },
+            None,
+        ),
         # example 3: structured data kept, the message after it
-        ('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
-         'eventSource="Application" eventID="1011"] An application event log entry',
-         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "mymachine.example.com", "service": "evntslog",
-          "message": "An application event log entry", "level": "notice",
-          "metadata": {"syslog": {"facility": "local4", "severity": "notice", "msgid": "ID47"},
-                       "sd": {"exampleSDID@32473": {"iut": "3", "eventSource": "Application", "eventID": "1011"}}}},
-         None),
+        (
+            '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
+            'eventSource="Application" eventID="1011"] An application event log entry',
+            {
+                "timestamp": "2003-10-11T22:14:15.003Z",
+                "instance": "mymachine.example.com",
+                "service": "evntslog",
+                "message": "An application event log entry",
+                "level": "notice",
+                "metadata": {
+                    "syslog": {"facility": "local4", "severity": "notice", "msgid": "ID47"},
+                    "sd": {"exampleSDID@32473": {"iut": "3", "eventSource": "Application", "eventID": "1011"}},
+                },
+            },
+            None,
+        ),
         # example 4: two elements, no message; our key element is taken out and returned
-        ('<165>1 2003-10-11T22:14:15.003Z host app 42 - [lookout@32473 key="lk_secret"]'
-         '[examplePriority@32473 class="high"]',
-         {"timestamp": "2003-10-11T22:14:15.003Z", "instance": "host", "service": "app", "message": "",
-          "level": "notice", "metadata": {"syslog": {"facility": "local4", "severity": "notice", "procid": "42"},
-                                          "sd": {"examplePriority@32473": {"class": "high"}}}}, "lk_secret"),
+        (
+            '<165>1 2003-10-11T22:14:15.003Z host app 42 - [lookout@32473 key="lk_secret"]'
+            '[examplePriority@32473 class="high"]',
+            {
+                "timestamp": "2003-10-11T22:14:15.003Z",
+                "instance": "host",
+                "service": "app",
+                "message": "",
+                "level": "notice",
+                "metadata": {
+                    "syslog": {"facility": "local4", "severity": "notice", "procid": "42"},
+                    "sd": {"examplePriority@32473": {"class": "high"}},
+                },
+            },
+            "lk_secret",
+        ),
         # escapes in values, a repeated parameter, nil header fields
-        (r'<14>1 - - - - - [x@1 a="q\"uo\]te\\" a="2"] hi',
-         {"message": "hi", "level": "info",
-          "metadata": {"syslog": {"facility": "user", "severity": "info"}, "sd": {"x@1": {"a": ['q"uo]te\\', "2"]}}}},
-         None),
+        (
+            r'<14>1 - - - - - [x@1 a="q\"uo\]te\\" a="2"] hi',
+            {
+                "message": "hi",
+                "level": "info",
+                "metadata": {
+                    "syslog": {"facility": "user", "severity": "info"},
+                    "sd": {"x@1": {"a": ['q"uo]te\\', "2"]}},
+                },
+            },
+            None,
+        ),
         # RFC 3164 section 5.4 example 1: BSD time in the latest year not after receipt
-        ("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
-         {"timestamp": _ms(2026, 10, 11, 22, 14, 15), "instance": "mymachine", "service": "su",
-          "message": "'su root' failed for lonvick on /dev/pts/8", "level": "crit",
-          "metadata": {"syslog": {"facility": "auth", "severity": "crit"}}}, None),
+        (
+            "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+            {
+                "timestamp": _ms(2026, 10, 11, 22, 14, 15),
+                "instance": "mymachine",
+                "service": "su",
+                "message": "'su root' failed for lonvick on /dev/pts/8",
+                "level": "crit",
+                "metadata": {"syslog": {"facility": "auth", "severity": "crit"}},
+            },
+            None,
+        ),
         # a January-dated line received in December is from this year; a December one in January from the last
-        ("<13>Jan  5 17:32:18 10.0.0.99 myapp[123]: Use the BFG!",
-         {"timestamp": _ms(2026, 1, 5, 17, 32, 18), "instance": "10.0.0.99", "service": "myapp",
-          "message": "Use the BFG!", "level": "notice",
-          "metadata": {"syslog": {"facility": "user", "severity": "notice", "procid": "123"}}}, None),
+        (
+            "<13>Jan  5 17:32:18 10.0.0.99 myapp[123]: Use the BFG!",
+            {
+                "timestamp": _ms(2026, 1, 5, 17, 32, 18),
+                "instance": "10.0.0.99",
+                "service": "myapp",
+                "message": "Use the BFG!",
+                "level": "notice",
+                "metadata": {"syslog": {"facility": "user", "severity": "notice", "procid": "123"}},
+            },
+            None,
+        ),
         # rsyslog's RSYSLOG_ForwardFormat: an RFC 3339 time in the BSD header
-        ("<30>2026-12-01T11:59:00.5+01:00 web-1 nginx[7]: GET /health 200",
-         {"timestamp": "2026-12-01T11:59:00.5+01:00", "instance": "web-1", "service": "nginx",
-          "message": "GET /health 200", "level": "info",
-          "metadata": {"syslog": {"facility": "daemon", "severity": "info", "procid": "7"}}}, None),
+        (
+            "<30>2026-12-01T11:59:00.5+01:00 web-1 nginx[7]: GET /health 200",
+            {
+                "timestamp": "2026-12-01T11:59:00.5+01:00",
+                "instance": "web-1",
+                "service": "nginx",
+                "message": "GET /health 200",
+                "level": "info",
+                "metadata": {"syslog": {"facility": "daemon", "severity": "info", "procid": "7"}},
+            },
+            None,
+        ),
         # no timestamp, no host: a tag and a message (what logger(1) sends to a local socket)
-        ("<15>cron: job done", {"service": "cron", "message": "job done", "level": "debug",
-                                "metadata": {"syslog": {"facility": "user", "severity": "debug"}}}, None),
+        (
+            "<15>cron: job done",
+            {
+                "service": "cron",
+                "message": "job done",
+                "level": "debug",
+                "metadata": {"syslog": {"facility": "user", "severity": "debug"}},
+            },
+            None,
+        ),
         # nothing recognizable after PRI: all of it is the message
-        ("<11>just text", {"message": "just text", "level": "err",
-                           "metadata": {"syslog": {"facility": "user", "severity": "err"}}}, None),
+        (
+            "<11>just text",
+            {"message": "just text", "level": "err", "metadata": {"syslog": {"facility": "user", "severity": "err"}}},
+            None,
+        ),
     ],
 )
 def test_parse(line: str, document: dict, key: str | None) -> None:
@@ -87,7 +158,7 @@ def test_december_line_read_in_january_is_last_year() -> None:
         ("no pri", "starts with <PRI>"),
         ("<192>1 - - - - - - x", "out of range"),
         ("<13>1 2026-12-01T00:00:00Z host", "RFC 5424 header"),
-        ("<13>1 - - - - - [unclosed a=\"1\"", "not closed"),
+        ('<13>1 - - - - - [unclosed a="1"', "not closed"),
         ('<13>1 - - - - - [x@1 a="open] msg', "not closed with '\"'"),
         ("<13>1 - - - - - [x@1 a=1] msg", 'name="value"'),
         ("<13>1 - - - - - nonsense msg", "structured data must be"),
@@ -101,15 +172,26 @@ def test_unreadable_messages_say_why(line: str, fragment: str) -> None:
 
 
 def test_mapped_event_has_its_fields_in_columns() -> None:
-    parsed = parse('<163>1 2026-12-01T11:00:00Z web-1 payments 99 - [lookout@32473 key="lk_supersecret"][req@1 id="7"] '
-                   "card declined", received_ms=RECEIVED_MS)
-    event = validate_event(map_document(parsed.document, default_kind="log", received_ms=RECEIVED_MS,
-                                        fallback_service="syslog"), RECEIVED_MS).to_json_dict()
+    parsed = parse(
+        '<163>1 2026-12-01T11:00:00Z web-1 payments 99 - [lookout@32473 key="lk_supersecret"][req@1 id="7"] '
+        "card declined",
+        received_ms=RECEIVED_MS,
+    )
+    event = validate_event(
+        map_document(parsed.document, default_kind="log", received_ms=RECEIVED_MS, fallback_service="syslog"),
+        RECEIVED_MS,
+    ).to_json_dict()
     assert (event["service"], event["instance"], event["level"], event["message"]) == (
-        "payments", "web-1", "error", "card declined")
+        "payments",
+        "web-1",
+        "error",
+        "card declined",
+    )
     assert event["ts"] == _ms(2026, 12, 1, 11)
-    assert event["metadata"] == {"syslog": {"facility": "local4", "severity": "err", "procid": "99"},
-                                 "sd": {"req@1": {"id": "7"}}}
+    assert event["metadata"] == {
+        "syslog": {"facility": "local4", "severity": "err", "procid": "99"},
+        "sd": {"req@1": {"id": "7"}},
+    }
     assert "lk_supersecret" not in repr(event)
 
 
@@ -141,14 +223,20 @@ def test_oversized_messages_are_skipped_and_the_stream_stays_in_step() -> None:
     out += deframer.feed(b"y" * 10 + b"5 <13>a")  # the rest of the 30 bytes, then a good message
     out += deframer.feed(b"<13>" + b"z" * 20)  # an LF-framed one over the limit, not yet ended
     out += deframer.feed(b"zz\n<13>b\n")
-    assert out == [FrameError("message of 30 bytes is longer than the limit of 10"), b"<13>a",
-                   FrameError("message is longer than the limit of 10 bytes"), b"<13>b"]
+    assert out == [
+        FrameError("message of 30 bytes is longer than the limit of 10"),
+        b"<13>a",
+        FrameError("message is longer than the limit of 10 bytes"),
+        b"<13>b",
+    ]
 
 
 def test_bad_octet_count_skips_to_the_next_line() -> None:
     deframer = Deframer(max_message_bytes=100)
     assert deframer.feed(b"12345678901 x\n<13>ok\n") == [
-        FrameError("an octet-counted message must start with its length (at most 10 digits) and a space"), b"<13>ok"]
+        FrameError("an octet-counted message must start with its length (at most 10 digits) and a space"),
+        b"<13>ok",
+    ]
     assert deframer.feed(b"1x2 junk\n<13>ok\n") == [FrameError("invalid octet count b'1x2'"), b"<13>ok"]
 
 

@@ -47,8 +47,13 @@ def test_a_reading_covers_every_area_and_each_event_is_valid() -> None:
     for event in events:
         validate_event({**event, "service": "host", "timestamp": now_ms}, now_ms)
     names = {event["metric_name"] for event in events}
-    assert {"system.cpu.utilization", "system.cpu.load_average.1m", "system.memory.usage.used",
-            "system.memory.utilization.used", "system.filesystem.usage.free"} <= names
+    assert {
+        "system.cpu.utilization",
+        "system.cpu.load_average.1m",
+        "system.memory.usage.used",
+        "system.memory.utilization.used",
+        "system.filesystem.usage.free",
+    } <= names
     assert any(name.startswith("system.processes.count.") for name in names)
 
 

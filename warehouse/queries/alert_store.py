@@ -14,46 +14,69 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from warehouse.queries import audit
-
 # ---------------------------------------------------------------- rules and channels
+# Writers return what changed (old and new values) and leave the audit row to the caller
+# (alerts/manage.py, alerts/ruleset.py), which writes it in the same transaction.
 
-
-def _audit(conn: psycopg.Connection, action: str, resource_id: str, actor: str, **values: Any) -> None:
-    """The audit row of an alerting change, in the change's transaction; the resource type is the
-    action's prefix (``alert_rule.update`` -> ``alert_rule``)."""
-    resource_type = action.partition(".")[0]
-    audit.record(conn, audit.AuditEntry(action, resource_type, resource_id, actor, **values))
+_RULE_COLUMNS = "id, name, definition, enabled, builtin, version, updated_at, updated_by"
 
 
 def list_rules(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Live rules (not deleted), by name."""
     return conn.execute(
-        "SELECT id, name, definition, enabled, builtin, version, updated_at, updated_by FROM alert_rules ORDER BY name"
+        f"SELECT {_RULE_COLUMNS} FROM alert_rules WHERE deleted_at IS NULL ORDER BY name"
+    ).fetchall()
+
+
+def rule_named(conn: psycopg.Connection, name: str, *, lock: bool = False) -> dict[str, Any] | None:
+    return conn.execute(
+        f"SELECT {_RULE_COLUMNS} FROM alert_rules WHERE name = %s AND deleted_at IS NULL"
+        + (" FOR UPDATE" if lock else ""),
+        (name,),
+    ).fetchone()
+
+
+def rules_overview(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Live rules with their last evaluation and their open incidents (how many pending, firing)."""
+    return conn.execute(
+        f"SELECT {', '.join('r.' + c for c in _RULE_COLUMNS.split(', '))}, s.last_evaluated_at, "
+        "COALESCE(s.last_error, '') AS last_error, "
+        "count(i.id) FILTER (WHERE i.status = 'firing') AS firing, "
+        "count(i.id) FILTER (WHERE i.status = 'pending') AS pending "
+        "FROM alert_rules r LEFT JOIN alert_rule_state s ON s.rule_id = r.id "
+        "LEFT JOIN alert_incidents i ON i.rule_id = r.id AND i.resolved_at IS NULL "
+        "WHERE r.deleted_at IS NULL GROUP BY r.id, s.rule_id ORDER BY r.name"
     ).fetchall()
 
 
 def save_rule(
     conn: psycopg.Connection, name: str, definition: Mapping[str, Any], enabled: bool, interval_s: int, actor: str
-) -> str:
-    """Create or replace a rule by name, audited; returns created | updated | unchanged."""
-    old = conn.execute("SELECT id, definition FROM alert_rules WHERE name = %s FOR UPDATE", (name,)).fetchone()
+) -> tuple[str, int, dict[str, Any] | None]:
+    """Create or replace a live rule by name: (created | updated | unchanged, its id, the old definition)."""
+    old = rule_named(conn, name, lock=True)
     if old is None:
         row = conn.execute(
             "INSERT INTO alert_rules (name, definition, enabled, interval_s, updated_by) VALUES (%s, %s, %s, %s, %s) "
             "RETURNING id",
             (name, Jsonb(dict(definition)), enabled, interval_s, actor),
         ).fetchone()
-        _audit(conn, "alert_rule.create", str(row["id"]), actor, new_values=dict(definition))
-        return "created"
+        return "created", row["id"], None
     if old["definition"] == dict(definition):
-        return "unchanged"
+        return "unchanged", old["id"], old["definition"]
     conn.execute(
         "UPDATE alert_rules SET definition = %s, enabled = %s, interval_s = %s, version = version + 1, "
         "updated_at = now(), updated_by = %s WHERE id = %s",
         (Jsonb(dict(definition)), enabled, interval_s, actor, old["id"]),
     )
-    _audit(conn, "alert_rule.update", str(old["id"]), actor, old_values=old["definition"], new_values=dict(definition))
-    return "updated"
+    return "updated", old["id"], old["definition"]
+
+
+def mark_rule_deleted(conn: psycopg.Connection, rule_id: int, actor: str) -> None:
+    conn.execute(
+        "UPDATE alert_rules SET deleted_at = now(), enabled = false, updated_at = now(), updated_by = %s "
+        "WHERE id = %s",
+        (actor, rule_id),
+    )
 
 
 def list_channels(conn: psycopg.Connection) -> list[dict[str, Any]]:
@@ -62,9 +85,10 @@ def list_channels(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def save_channel(
-    conn: psycopg.Connection, name: str, type_: str, config: Mapping[str, Any], secret: str | None, actor: str
-) -> str:
-    """Create or replace a channel by name, audited (never with its secret); ``secret=None`` keeps the stored one."""
+    conn: psycopg.Connection, name: str, type_: str, config: Mapping[str, Any], secret: str | None
+) -> tuple[str, int, dict[str, Any] | None, dict[str, Any]]:
+    """Create or replace a channel by name; ``secret=None`` keeps the stored one. Returns (created | updated |
+    unchanged, its id, old values, new values); the values never hold the secret, only whether it changed."""
     old = conn.execute(
         "SELECT id, type, config, secret FROM alert_channels WHERE name = %s FOR UPDATE", (name,)
     ).fetchone()
@@ -74,25 +98,17 @@ def save_channel(
             "INSERT INTO alert_channels (name, type, config, secret) VALUES (%s, %s, %s, %s) RETURNING id",
             (name, type_, Jsonb(dict(config)), secret),
         ).fetchone()
-        _audit(conn, "alert_channel.create", str(row["id"]), actor, new_values=described)
-        return "created"
+        return "created", row["id"], None, described
+    before = {"type": old["type"], **old["config"]}
     secret_changes = secret is not None and secret != old["secret"]
     if old["type"] == type_ and old["config"] == dict(config) and not secret_changes:
-        return "unchanged"
+        return "unchanged", old["id"], before, described
     conn.execute(
         "UPDATE alert_channels SET type = %s, config = %s, secret = COALESCE(%s, secret), updated_at = now() "
         "WHERE id = %s",
         (type_, Jsonb(dict(config)), secret, old["id"]),
     )
-    _audit(
-        conn,
-        "alert_channel.update",
-        str(old["id"]),
-        actor,
-        old_values={"type": old["type"], **old["config"]},
-        new_values={**described, **({"secret": "changed"} if secret_changes else {})},
-    )
-    return "updated"
+    return "updated", old["id"], before, {**described, **({"credential": "changed"} if secret_changes else {})}
 
 
 # ---------------------------------------------------------------- evaluation
@@ -240,7 +256,7 @@ def queue_notification(
 
 
 def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: datetime) -> dict[str, Any] | None:
-    """Acknowledge an open firing incident, audited; the incident, or None if there is no such incident."""
+    """Acknowledge an open firing incident (the caller audits it); the incident, or None if it is not one."""
     row = conn.execute(
         "UPDATE alert_incidents SET acknowledged_by = %s, acknowledged_at = %s "
         "WHERE id = %s AND status = 'firing' AND resolved_at IS NULL AND acknowledged_by IS NULL "
@@ -253,7 +269,6 @@ def acknowledge(conn: psycopg.Connection, incident_id: int, actor: str, at: date
         "INSERT INTO alert_incident_events (incident_id, at, kind, actor) VALUES (%s, %s, 'acknowledge', %s)",
         (incident_id, at, actor),
     )
-    _audit(conn, "alert_incident.acknowledge", str(incident_id), actor)
     return row
 
 
@@ -265,24 +280,111 @@ def create_silence(
     author: str,
     comment: str,
 ) -> int:
-    silence_id = conn.execute(
+    return conn.execute(
         "INSERT INTO alert_silences (matchers, starts_at, ends_at, author, comment) VALUES (%s, %s, %s, %s, %s) "
         "RETURNING id",
         (Jsonb(dict(matchers)), starts_at, ends_at, author, comment),
     ).fetchone()["id"]
-    _audit(
-        conn,
-        "alert_silence.create",
-        str(silence_id),
-        author,
-        new_values={
-            "matchers": dict(matchers),
-            "starts_at": starts_at.isoformat(),
-            "ends_at": ends_at.isoformat(),
-            "comment": comment,
-        },
+
+
+def list_silences(conn: psycopg.Connection, now: datetime, include_expired: bool, limit: int = 200) -> list[dict]:
+    """Active and future silences (and, if asked, the most recently ended ones), ending soonest first."""
+    return conn.execute(
+        "SELECT id, matchers, starts_at, ends_at, author, comment, created_at, ends_at > %(now)s AS active "
+        "FROM alert_silences WHERE %(all)s OR ends_at > %(now)s ORDER BY (ends_at > %(now)s) DESC, "
+        "CASE WHEN ends_at > %(now)s THEN ends_at END ASC, ends_at DESC LIMIT %(limit)s",
+        {"now": now, "all": include_expired, "limit": limit},
+    ).fetchall()
+
+
+def expire_silence(conn: psycopg.Connection, silence_id: int, now: datetime) -> dict[str, Any] | None:
+    """End a silence now; the silence as it was, or None when there is no such silence still running."""
+    old = conn.execute(
+        "SELECT id, matchers, starts_at, ends_at, author, comment FROM alert_silences "
+        "WHERE id = %s AND ends_at > %s FOR UPDATE",
+        (silence_id, now),
+    ).fetchone()
+    if old is None:
+        return None
+    # ends_at must stay after starts_at (a check of 0010): a silence that has not started ends as it starts.
+    conn.execute(
+        "UPDATE alert_silences SET ends_at = GREATEST(%s, starts_at + interval '1 millisecond') WHERE id = %s",
+        (now, silence_id),
     )
-    return silence_id
+    return old
+
+
+# ---------------------------------------------------------------- incidents, for the pages
+
+_INCIDENT = (
+    "SELECT i.id, i.rule_id, r.name AS rule, r.deleted_at IS NOT NULL AS rule_deleted, i.fingerprint, i.group_key, "
+    "i.status, i.severity, i.started_at, i.firing_at, i.resolved_at, i.last_value, i.acknowledged_by, "
+    "i.acknowledged_at FROM alert_incidents i JOIN alert_rules r ON r.id = i.rule_id"
+)
+
+
+def list_incidents(conn: psycopg.Connection, open_only: bool, limit: int) -> list[dict[str, Any]]:
+    """Firing first, then pending, then resolved; newest first within each."""
+    return conn.execute(
+        f"{_INCIDENT} WHERE NOT %(open)s OR i.resolved_at IS NULL "
+        "ORDER BY CASE i.status WHEN 'firing' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, "
+        "COALESCE(i.resolved_at, i.firing_at, i.started_at) DESC, i.id DESC LIMIT %(limit)s",
+        {"open": open_only, "limit": limit},
+    ).fetchall()
+
+
+def incident(conn: psycopg.Connection, incident_id: int) -> dict[str, Any] | None:
+    return conn.execute(f"{_INCIDENT} WHERE i.id = %s", (incident_id,)).fetchone()
+
+
+def incident_events(conn: psycopg.Connection, incident_id: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT at, kind, value, detail, actor FROM alert_incident_events WHERE incident_id = %s ORDER BY at, id",
+        (incident_id,),
+    ).fetchall()
+
+
+def open_incidents_of(conn: psycopg.Connection, rule_id: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT id, fingerprint, group_key, status, severity, last_value, firing_at FROM alert_incidents "
+        "WHERE rule_id = %s AND resolved_at IS NULL ORDER BY id FOR UPDATE",
+        (rule_id,),
+    ).fetchall()
+
+
+def count_firing(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        "SELECT count(*) AS n FROM alert_incidents WHERE resolved_at IS NULL AND status = 'firing' "
+        "AND acknowledged_by IS NULL"
+    ).fetchone()["n"]
+
+
+def reset_state(conn: psycopg.Connection, rule_id: int) -> None:
+    """Forget what the rule remembered (its alerts, what was announced): it starts afresh when enabled again."""
+    lock_state(conn, rule_id)
+    conn.execute("UPDATE alert_rule_state SET runtime = '{}', memo = '{}' WHERE rule_id = %s", (rule_id,))
+
+
+def rule_is_live(conn: psycopg.Connection, rule_id: int) -> bool:
+    """Enabled and not deleted (read after the state row is locked: a rule disabled meanwhile writes nothing)."""
+    row = conn.execute(
+        "SELECT enabled AND deleted_at IS NULL AS live FROM alert_rules WHERE id = %s", (rule_id,)
+    ).fetchone()
+    return bool(row and row["live"])
+
+
+def channel_named(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT id, name, type, config, secret FROM alert_channels WHERE name = %s", (name,)).fetchone()
+
+
+def notifications_of(conn: psycopg.Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The notifications that carried an incident, with their channel and state."""
+    return conn.execute(
+        "SELECT n.id, n.kind, n.status, n.attempts, n.created_at, n.sent_at, c.name AS channel "
+        "FROM alert_notifications n JOIN alert_channels c ON c.id = n.channel_id "
+        "WHERE %s = ANY(n.incident_ids) ORDER BY n.created_at, n.id",
+        (incident_id,),
+    ).fetchall()
 
 
 # ---------------------------------------------------------------- delivery
