@@ -196,6 +196,10 @@ class Settings:
     smtp_username: str
     smtp_password: str
     smtp_from: str
+    # collector hardening (issue 14): request-body bytes one worker holds at once, and how long a request waits
+    # for room before its 503
+    collector_body_bytes_in_flight: int
+    collector_body_queue_s: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -273,6 +277,11 @@ class Settings:
             smtp_username=env.get("LOOKOUT_SMTP_USERNAME", ""),
             smtp_password=env.get("LOOKOUT_SMTP_PASSWORD", ""),
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
+            # collector hardening (issue 14)
+            collector_body_bytes_in_flight=_env(
+                "LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", str(32 * 1024 * 1024), _positive_int, env
+            ),
+            collector_body_queue_s=_env("LOOKOUT_COLLECTOR_BODY_QUEUE_S", "1", _positive_float, env),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -15,7 +15,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from collector import intake
-from collector.body import BadItem, BodyLimits, inflate
+from collector.body import BadItem, BodyLimits
 from collector.errors import ApiError
 from collector.field_mapping import map_document
 from collector.json_documents import parse_documents
@@ -36,9 +36,7 @@ def ingest_json(service: str | None = None) -> Response:
         )
     principal = intake.principal_for(key)
     limits = BodyLimits.from_settings(settings())
-    records = parse_documents(
-        inflate(intake.read_body(), request.headers.get("Content-Encoding"), limits.max_body_bytes), limits
-    )
+    records = parse_documents(intake.inflated(intake.read_body()), limits)
     received_ms = int(time.time() * 1000)
     items = [
         map_document(record, default_kind=principal.default_kind, received_ms=received_ms, fallback_service=service)
