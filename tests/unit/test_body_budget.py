@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from collector.inflight import BodyBudget
+from lookout.settings import Settings, SettingsError
 
 
 def test_holds_up_to_the_capacity_then_refuses_after_waiting():
@@ -56,3 +59,15 @@ def test_concurrent_holders_never_exceed_the_capacity_together():
     for thread in threads:
         thread.join(30)
     assert budget.held == 0 and 300 <= peak[0] <= 900
+
+
+def test_the_budget_and_its_queue_time_are_settings():
+    defaults = Settings.from_env({})
+    assert (defaults.collector_body_bytes_in_flight, defaults.collector_body_queue_s) == (32 * 1024 * 1024, 1.0)
+    chosen = Settings.from_env({"LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT": "1048576",
+                                "LOOKOUT_COLLECTOR_BODY_QUEUE_S": "0.25"})
+    assert (chosen.collector_body_bytes_in_flight, chosen.collector_body_queue_s) == (1048576, 0.25)
+    assert Settings.from_env(chosen.as_env()) == chosen
+    for name in ("LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", "LOOKOUT_COLLECTOR_BODY_QUEUE_S"):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: "0"})
