@@ -279,7 +279,7 @@ class Settings:
             smtp_from=env.get("LOOKOUT_SMTP_FROM", "lookout@localhost"),
             # collector hardening (issue 14)
             collector_body_bytes_in_flight=_env(
-                "LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", str(32 * 1024 * 1024), _positive_int, env
+                "LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", str(16 * 1024 * 1024), _positive_int, env
             ),
             collector_body_queue_s=_env("LOOKOUT_COLLECTOR_BODY_QUEUE_S", "1", _positive_float, env),
         )

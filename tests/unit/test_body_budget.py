@@ -63,7 +63,7 @@ def test_concurrent_holders_never_exceed_the_capacity_together():
 
 def test_the_budget_and_its_queue_time_are_settings():
     defaults = Settings.from_env({})
-    assert (defaults.collector_body_bytes_in_flight, defaults.collector_body_queue_s) == (32 * 1024 * 1024, 1.0)
+    assert (defaults.collector_body_bytes_in_flight, defaults.collector_body_queue_s) == (16 * 1024 * 1024, 1.0)
     chosen = Settings.from_env({"LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT": "1048576",
                                 "LOOKOUT_COLLECTOR_BODY_QUEUE_S": "0.25"})
     assert (chosen.collector_body_bytes_in_flight, chosen.collector_body_queue_s) == (1048576, 0.25)
