@@ -17,8 +17,10 @@ and non-202 answers before, during and after the slow connections. Goal: p99 < 2
 **memory**: rounds of ``--large`` valid bodies just under the body limit (events of ~2.5 KB, accepted and
 produced to Kafka) and ``--bombs`` gzip bombs (a small gzip body inflating to ``--bomb-mib``, refused
 413), sent ``--concurrency`` at a time; then ``--idle`` seconds without requests. It samples the RSS of
-the collector's processes (gunicorn master + workers, from /proc) and prints the curve. Goal: total RSS
-back under 400 MB within a minute after the last round.
+the collector's processes (gunicorn master + workers, from /proc) and prints the curve, with the peak
+(sampled every second) of the total and of the largest process. Goal: total RSS back under 400 MB within a
+minute after the last round. A 503 with Retry-After (the worker's budget of body bytes in flight is full,
+LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT) is retried after that delay, as a client should, and counted.
 """
 
 from __future__ import annotations
@@ -224,20 +226,29 @@ def gzip_bomb(inflated_mib: int) -> bytes:
     return b"".join(parts)
 
 
-def _post(port: int, key: str, body: bytes, gzipped: bool) -> int:
+_BUSY_RETRIES = 60
+
+
+def _post(port: int, key: str, body: bytes, gzipped: bool) -> tuple[int, int]:
+    """(final status, 503s retried before it)"""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("POST", "/v1/events", body=body, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except (OSError, http.client.HTTPException):
-        return 0
-    finally:
-        conn.close()
+    for retries in range(_BUSY_RETRIES + 1):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request("POST", "/v1/events", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            retry_after = response.getheader("Retry-After")
+        except (OSError, http.client.HTTPException):
+            return 0, retries
+        finally:
+            conn.close()
+        if response.status != 503 or retry_after is None or retries == _BUSY_RETRIES:
+            return response.status, retries
+        time.sleep(float(retry_after))
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -248,6 +259,8 @@ class MemoryResult:
     settled_after_s: float | None  # seconds of idle until total RSS < goal (None: never within --idle)
     final_mb: float
     peak_mb: float
+    peak_largest_mb: float  # the largest single process at any 1 s sample
+    busy_retries: int  # 503s (body budget full) retried after their Retry-After
     loadavg_1m: float
 
 
@@ -259,13 +272,13 @@ def memory_test(env: BenchEnv, collector: Collector, label: str, args: argparse.
     progress(f"    large body {len(larges[0]):,} B, bomb {len(bomb):,} B gzipped")
     start = time.monotonic()
     curve: list[tuple[str, float, float, float]] = []
-    peak = 0.0
+    peak = peak_largest = 0.0
 
     def sample(moment: str) -> float:
-        nonlocal peak
+        nonlocal peak, peak_largest
         sizes = rss_mb(collector.pids())
         total, largest = sum(sizes.values()), max(sizes.values(), default=0.0)
-        peak = max(peak, total)
+        peak, peak_largest = max(peak, total), max(peak_largest, largest)
         curve.append((moment, round(time.monotonic() - start, 1), round(total, 1), round(largest, 1)))
         progress(f"    {moment}: {total:.0f} MB total, largest process {largest:.0f} MB ({len(sizes)} processes)")
         return total
@@ -275,6 +288,7 @@ def memory_test(env: BenchEnv, collector: Collector, label: str, args: argparse.
         _post(collector.port, env.ingest_key, body, gzipped=True)
     sample("start")
     statuses: dict[str, int] = {}
+    busy_retries = 0
     jobs = [(larges[i % len(larges)], False) for i in range(args.large)] + [(bomb, True)] * args.bombs
     with ThreadPoolExecutor(args.concurrency) as pool:
         for round_no in range(1, args.rounds + 1):
@@ -283,13 +297,16 @@ def memory_test(env: BenchEnv, collector: Collector, label: str, args: argparse.
 
             def sample_during(stop: threading.Event = sampler_stop) -> None:
                 while not stop.wait(1.0):
-                    nonlocal peak
-                    peak = max(peak, sum(rss_mb(collector.pids()).values()))
+                    nonlocal peak, peak_largest
+                    sizes = rss_mb(collector.pids())
+                    peak = max(peak, sum(sizes.values()))
+                    peak_largest = max(peak_largest, max(sizes.values(), default=0.0))
 
             sampler = threading.Thread(target=sample_during, daemon=True)
             sampler.start()
-            for status in pool.map(lambda job: _post(collector.port, env.ingest_key, job[0], job[1]), jobs):
+            for status, retries in pool.map(lambda job: _post(collector.port, env.ingest_key, job[0], job[1]), jobs):
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
+                busy_retries += retries
             sampler_stop.set()
             sampler.join()
             sample(f"after round {round_no}")
@@ -300,7 +317,8 @@ def memory_test(env: BenchEnv, collector: Collector, label: str, args: argparse.
         total = sample(f"idle {time.monotonic() - idle_start:.0f}s")
         if settled is None and total < RSS_GOAL_MB:
             settled = round(time.monotonic() - idle_start, 1)
-    return MemoryResult(label, curve, statuses, settled, curve[-1][2], round(peak, 1), os.getloadavg()[0])
+    return MemoryResult(label, curve, statuses, settled, curve[-1][2], round(peak, 1), round(peak_largest, 1),
+                        busy_retries, os.getloadavg()[0])
 
 
 # --------------------------------------------------------------------------- reporting and main
@@ -322,13 +340,15 @@ def print_slow(results: list[SlowResult]) -> None:
 
 def print_memory(results: list[MemoryResult]) -> None:
     for r in results:
-        print(f"\n{r.variant}: RSS of the collector (master + workers), MB; answers {r.statuses}")
+        print(f"\n{r.variant}: RSS of the collector (master + workers), MB; answers {r.statuses}, "
+              f"503s retried {r.busy_retries}")
         print("| moment | s | total MB | largest process MB |")
         print("|---|---:|---:|---:|")
         for moment, seconds, total, largest in r.curve:
             print(f"| {moment} | {seconds} | {total} | {largest} |")
         verdict = "PASS" if r.settled_after_s is not None and r.settled_after_s <= 60 else "FAIL"
-        print(f"{r.variant}: peak {r.peak_mb} MB, final {r.final_mb} MB, under {RSS_GOAL_MB} MB after "
+        print(f"{r.variant}: peak {r.peak_mb} MB (largest process {r.peak_largest_mb} MB), final {r.final_mb} MB, "
+              f"under {RSS_GOAL_MB} MB after "
               f"{r.settled_after_s} s of idle (goal: within 60 s): {verdict}")
 
 

@@ -21,6 +21,7 @@ caller decides what that means. In NDJSON a line that is not valid JSON (or not 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -99,8 +100,13 @@ def media_type(content_type: str | None, accepted: frozenset[str]) -> str:
     return kind
 
 
-def inflate(data: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """The body with its Content-Encoding removed, at most ``max_bytes`` long (else BodyTooLarge)."""
+def inflate(data: bytes, content_encoding: str | None, max_bytes: int,
+            account: Callable[[int], None] | None = None) -> bytes:
+    """The body with its Content-Encoding removed, at most ``max_bytes`` long (else BodyTooLarge).
+
+    ``account`` is told the size of a decompressed body, which is new memory the caller may have to hold
+    against a budget (collector.intake.hold_body_bytes), and may refuse it by raising.
+    """
     if len(data) > max_bytes:
         raise BodyTooLarge(f"body exceeds {max_bytes} bytes")
     encoding = (content_encoding or "identity").strip().lower()
@@ -108,7 +114,10 @@ def inflate(data: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
         return data
     if encoding not in ("gzip", "x-gzip"):
         raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r}; use gzip or identity")
-    return _gunzip(data, max_bytes)
+    body = _gunzip(data, max_bytes)
+    if account is not None:
+        account(len(body))
+    return body
 
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
@@ -193,10 +202,11 @@ def _parse_ndjson(body: bytes, limits: BodyLimits) -> list[object]:
 
 
 def parse_body(data: bytes, content_type: str | None, content_encoding: str | None,
-               limits: BodyLimits) -> ParsedBody:
-    """Decode a ``POST /v1/events`` body into its items; raise a BodyError subclass for the whole body."""
+               limits: BodyLimits, account: Callable[[int], None] | None = None) -> ParsedBody:
+    """Decode a ``POST /v1/events`` body into its items; raise a BodyError subclass for the whole body.
+    ``account`` as for :func:`inflate`."""
     kind = media_type(content_type, JSON_TYPES | NDJSON_TYPES)
-    body = inflate(data, content_encoding, limits.max_body_bytes)
+    body = inflate(data, content_encoding, limits.max_body_bytes, account)
     # RFC 8259 lets a parser ignore a leading BOM, and some Windows tooling writes one; orjson refuses it.
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM):]

@@ -40,6 +40,7 @@ def _start() -> None:
 
 
 def _teardown(_exc: BaseException | None) -> None:
+    intake.release_body_bytes()
     if g.pop("in_flight", False):
         prometheus.IN_FLIGHT.dec()
 

@@ -21,10 +21,11 @@ from werkzeug.exceptions import ClientDisconnected
 from access import key_usage
 from access.auth import ApiKeyAuthenticator, AuthUnavailable, Principal
 from collector import packing, prometheus
+from collector.body import inflate
 from collector.errors import ApiError
 from collector.producer import KafkaUnavailable
 from collector.ratelimit import rate_limit_event
-from collector.services import CollectorServices, services, settings
+from collector.services import CollectorServices, body_budget, services, settings
 from lookout.contract import KINDS
 from lookout.settings import Settings
 
@@ -43,6 +44,10 @@ DISCARD_MAX_BYTES = 64 * 1024 * 1024
 DISCARD_MAX_S = 10.0
 DISCARD_IDLE_S = 2.0  # a client silent for this long mid-body is not sending the rest
 _DISCARD_CHUNK = 64 * 1024
+# A body is read in pieces of this size, each counted against the worker's budget of body bytes as it
+# arrives (collector/inflight.py).
+_READ_CHUNK = 64 * 1024
+RETRY_AFTER_BUSY_S = 1
 
 
 @dataclass
@@ -92,13 +97,22 @@ def read_body() -> bytes:
     if declared is not None and declared > limit:
         raise ApiError(413, f"body of {declared} bytes is larger than the limit of {limit}")
     deadline = _BodyDeadline(request.environ.get("gunicorn.socket"), config.collector_body_timeout_s)
+    parts: list[bytes] = []
+    received = 0
     try:
-        data = request.stream.read(limit + 1)
+        while received <= limit:
+            chunk = request.stream.read(min(_READ_CHUNK, limit + 1 - received))
+            if not chunk:
+                break
+            hold_body_bytes(len(chunk))
+            parts.append(chunk)
+            received += len(chunk)
     except BODY_READ_ERRORS as exc:
         if not deadline.expired:
             raise ApiError(400, f"could not read the request body: {exc or type(exc).__name__}") from None
     finally:
         deadline.cancel()
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     # Checked after a read that succeeded too: a body cut short at the deadline may read as a short one.
     if deadline.expired:
         raise ApiError(
@@ -109,6 +123,29 @@ def read_body() -> bytes:
     if len(data) > limit:
         raise ApiError(413, f"body is larger than the limit of {limit} bytes")
     return data
+
+
+def hold_body_bytes(amount: int) -> None:
+    """Count ``amount`` more bytes of this request's body against the worker's budget until the request
+    ends (release_body_bytes, at teardown); 503 when no room comes within collector_body_queue_s."""
+    config = settings()
+    if not body_budget().hold(amount, config.collector_body_queue_s):
+        raise ApiError(
+            503,
+            f"this collector is holding {config.collector_body_bytes_in_flight} bytes of request bodies already; "
+            "retry shortly",
+            {"Retry-After": str(RETRY_AFTER_BUSY_S)},
+        )
+    g.body_bytes_held = g.get("body_bytes_held", 0) + amount
+
+
+def release_body_bytes() -> None:
+    body_budget().release(g.pop("body_bytes_held", 0))
+
+
+def inflated(data: bytes) -> bytes:
+    """The body with its Content-Encoding removed, its decompressed size held like its received bytes."""
+    return inflate(data, request.headers.get("Content-Encoding"), settings().max_body_bytes, hold_body_bytes)
 
 
 class _BodyDeadline:

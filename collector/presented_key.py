@@ -9,7 +9,6 @@ HTTP basic auth with any user name.
 from __future__ import annotations
 
 import base64
-import binascii
 
 from access.credentials import API_KEY_PREFIX
 
@@ -36,7 +35,7 @@ def _second_half(encoded: str) -> str | None:
     """The part after the first ':' of base64 ``a:b`` (basic auth's password, an ES API key's secret)."""
     try:
         decoded = base64.b64decode(encoded, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and b64decode's refusal of a non-ASCII header
         return None
     _, colon, secret = decoded.partition(":")
     return secret if colon and secret else None

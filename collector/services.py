@@ -8,11 +8,13 @@ import redis
 from flask import Flask, current_app
 
 from access.auth import ApiKeyAuthenticator
+from collector.inflight import BodyBudget
 from collector.producer import EventProducer
 from collector.ratelimit import RateLimiter
 from lookout.settings import Settings
 
 EXTENSION = "lookout.collector"
+_BODY_BUDGET = "lookout.collector.body_budget"
 _SETTINGS = "LOOKOUT_SETTINGS"
 
 
@@ -38,6 +40,8 @@ class CollectorServices:
 
 def attach(app: Flask, settings: Settings, services: CollectorServices) -> None:
     app.extensions[EXTENSION] = services
+    # One per process: gunicorn loads the app in each worker, after the fork.
+    app.extensions[_BODY_BUDGET] = BodyBudget(settings.collector_body_bytes_in_flight)
     app.config[_SETTINGS] = settings
 
 
@@ -47,3 +51,7 @@ def services() -> CollectorServices:
 
 def settings() -> Settings:
     return current_app.config[_SETTINGS]
+
+
+def body_budget() -> BodyBudget:
+    return current_app.extensions[_BODY_BUDGET]

@@ -144,6 +144,11 @@ class ApiSpec:
             if op.query is not None:
                 for name, field in op.query.model_fields.items():
                     prop = op.query.model_json_schema()["properties"][field.alias or name]
+                    # An optional parameter is absent, never null: a query string cannot say null.
+                    branches = [branch for branch in prop.get("anyOf", ()) if branch != {"type": "null"}]
+                    if "anyOf" in prop and len(branches) == 1:
+                        kept = {k: v for k, v in prop.items() if k != "anyOf" and (k, v) != ("default", None)}
+                        prop = {**kept, **branches[0]}
                     parameters.append(
                         {
                             "name": field.alias or name,

@@ -42,7 +42,10 @@ def resolve(name: str, raw: str, now: datetime) -> datetime:
     match = _RELATIVE.match(raw.strip())
     if match:
         amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
+        try:
+            return now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
+        except OverflowError:  # now-999999w is before year 1
+            raise BadParameter(f"{name}: {raw.strip()!r} is before the first representable time") from None
     return parse_time(name, raw.strip())
 
 

@@ -285,6 +285,10 @@ class Settings:
     system_metrics_interval_s: int
     system_metrics_stale_intervals: int
     blockchain_max_block_gap: int
+    # collector hardening (issue 14): request-body bytes one worker holds at once, and how long a request waits
+    # for room before its 503
+    collector_body_bytes_in_flight: int
+    collector_body_queue_s: float
     # Log explorer: live tails and exports (defaults keep a forgotten tab or a huge export cheap)
     tail_max_streams: int = 8
     tail_max_rows_per_s: int = 50
@@ -383,6 +387,11 @@ class Settings:
             tail_max_rows_per_s=_env("LOOKOUT_TAIL_MAX_ROWS_PER_S", "50", _positive_int, env),
             tail_idle_timeout_s=_env("LOOKOUT_TAIL_IDLE_TIMEOUT_S", "600", _positive_float, env),
             export_max_rows=_env("LOOKOUT_EXPORT_MAX_ROWS", "1000000", _positive_int, env),
+            # collector hardening (issue 14)
+            collector_body_bytes_in_flight=_env(
+                "LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", str(16 * 1024 * 1024), _positive_int, env
+            ),
+            collector_body_queue_s=_env("LOOKOUT_COLLECTOR_BODY_QUEUE_S", "1", _positive_float, env),
         )
 
     def with_(self, **changes: Any) -> Settings:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from access.auth import Principal
 from collector import elastic, intake
-from collector.body import BodyError, BodyLimits, inflate, media_type
+from collector.body import BodyError, BodyLimits, media_type
 from collector.errors import ApiError
 from collector.presented_key import presented_key
 from collector.services import settings
@@ -79,7 +79,7 @@ def bulk(index: str | None = None) -> Response:
     data = intake.read_body()
     limits = BodyLimits.from_settings(settings())
     items = elastic.parse_bulk(
-        inflate(data, request.headers.get("Content-Encoding"), limits.max_body_bytes),
+        intake.inflated(data),
         default_index=index,
         default_kind=principal.default_kind,
         received_ms=int(time.time() * 1000),

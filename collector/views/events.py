@@ -20,6 +20,7 @@ def ingest_events() -> Response:
         request.headers.get("Content-Type"),
         request.headers.get("Content-Encoding"),
         BodyLimits.from_settings(settings()),
+        intake.hold_body_bytes,
     )
     if not parsed.items:
         raise ApiError(400, "empty batch: send at least one event")

@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, request
 
 from collector import intake, loki
-from collector.body import BodyError, BodyLimits, inflate, media_type
+from collector.body import BodyError, BodyLimits, media_type
 from collector.errors import ApiError
 from collector.presented_key import presented_key
 from collector.services import settings
@@ -30,7 +30,7 @@ def push() -> Response:
     principal = intake.principal_for(key)
     content_type = media_type(request.headers.get("Content-Type"), loki.PUSH_TYPES)
     limits = BodyLimits.from_settings(settings())
-    body = inflate(intake.read_body(), request.headers.get("Content-Encoding"), limits.max_body_bytes)
+    body = intake.inflated(intake.read_body())
     streams = loki.decode(body, content_type, limits.max_body_bytes)
     count = loki.entry_count(streams)
     if count > limits.max_events:

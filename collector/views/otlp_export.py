@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
 from collector import intake, otlp
-from collector.body import inflate, media_type
+from collector.body import media_type
 from collector.errors import ApiError
 from collector.services import settings
 
@@ -35,7 +35,7 @@ def _export(
     principal, data = intake.authenticated_body()
     config = settings()
     content_type = request.headers.get("Content-Type")
-    batch = mapper(inflate(data, request.headers.get("Content-Encoding"), config.max_body_bytes), content_type)
+    batch = mapper(intake.inflated(data), content_type)
     if len(batch.events) > config.max_events_per_request:
         raise ApiError(413, f"{len(batch.events)} records, more than the limit of {config.max_events_per_request}")
     accepted = intake.accept(batch.events, principal)

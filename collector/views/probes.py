@@ -1,12 +1,13 @@
-"""Probes and metrics for the orchestrator and Prometheus; no API key, nothing secret."""
+"""Probes, metrics and the API's OpenAPI document, for the orchestrator, Prometheus and API clients; no API
+key, nothing secret."""
 
 from __future__ import annotations
 
 import redis
 from flask import Blueprint, Response, jsonify
 
-from collector import prometheus
-from collector.services import services
+from collector import openapi, prometheus
+from collector.services import services, settings
 
 blueprint = Blueprint("probes", __name__)
 
@@ -35,6 +36,12 @@ def readyz() -> Response:
 def prometheus_metrics() -> Response:
     body, content_type = prometheus.render()
     return Response(body, content_type=content_type)
+
+
+@blueprint.get("/openapi.json")
+def openapi_document() -> Response:
+    """The collector's OpenAPI 3.1 document (collector/openapi.py), with the limits it runs with."""
+    return jsonify(openapi.document(settings()))
 
 
 def _redis_ok(client: redis.Redis) -> bool:

@@ -15,7 +15,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from collector import fluent_msgpack, intake
-from collector.body import BadItem, BodyLimits, inflate
+from collector.body import BadItem, BodyLimits
 from collector.errors import ApiError
 from collector.field_mapping import map_document
 from collector.json_documents import parse_documents
@@ -36,7 +36,7 @@ def ingest_json(service: str | None = None) -> Response:
         )
     principal = intake.principal_for(key)
     limits = BodyLimits.from_settings(settings())
-    body = inflate(intake.read_body(), request.headers.get("Content-Encoding"), limits.max_body_bytes)
+    body = intake.inflated(intake.read_body())
     if request.mimetype == fluent_msgpack.CONTENT_TYPE:  # Fluent Bit's default format
         records = fluent_msgpack.parse_records(body, limits)
     else:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from access.accounts import EMAIL_PATTERN
+
 Role = Literal["viewer", "operator", "admin"]
 
 
@@ -41,7 +43,7 @@ class AccountList(BaseModel):
 
 
 class AccountCreate(Strict):
-    email: str = Field(min_length=3, max_length=254)
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     role: Role
     password: str = Field(min_length=12, max_length=1024)
 

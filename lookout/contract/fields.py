@@ -365,7 +365,9 @@ def check_uuid(value: object) -> str:
     return value
 
 
-_RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
+# Public for the collector's OpenAPI document, which states the same rule.
+RFC3339_PATTERN = r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)"
+_RFC3339_RE = re.compile(RFC3339_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 TIMESTAMP_MSG = "must be an RFC 3339 timestamp with a UTC offset (e.g. 2024-05-01T12:00:00Z) or epoch milliseconds"

@@ -24,6 +24,7 @@ import psycopg
 from clickhouse_connect.driver.client import Client
 from psycopg.rows import dict_row
 
+from lookout.contract import TIMESTAMP_MAX_MS, TIMESTAMP_MIN_MS
 from warehouse.queries.rollups import LOGS_1M, rolled_up_or_raw
 from warehouse.queries.search_language import (
     Fields,
@@ -144,9 +145,13 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             stamp, _, event_id = raw.partition("/")
-            return cls(int(stamp), uuid.UUID(event_id))
+            cursor = cls(int(stamp), uuid.UUID(event_id))
         except ValueError:
             raise ValueError(f"not a page cursor: {text[:80]!r}") from None
+        # The timestamp is bound as an Int64 time: one no row can have is a bad cursor, not a database error.
+        if not TIMESTAMP_MIN_MS <= cursor.timestamp_ms < TIMESTAMP_MAX_MS:
+            raise ValueError(f"not a page cursor: {text[:80]!r}")
+        return cursor
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ only in capitals.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ _NOT_SEARCHABLE = frozenset({"retention_days"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _INT64 = 2**63
+_INT64_DIGITS = 19
+# Parentheses and negations nest by recursion in the parser and the compiler; a few levels are all a person
+# writes, and a bound keeps a hostile query (5,000 '(') a syntax error instead of a RecursionError.
+MAX_NESTING = 64
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -312,6 +317,12 @@ class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.k = 0
+        self.depth = 0
+
+    def _nest(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise SearchSyntaxError(f"at most {MAX_NESTING} nested '(', NOT or '-'", token.position, "more")
 
     @property
     def peek(self) -> _Token:
@@ -348,8 +359,10 @@ class _Parser:
 
     def _unary(self) -> Node:
         if self.peek.kind in (_Kind.NOT, _Kind.MINUS):
-            self._take()
-            return Not(self._unary())
+            self._nest(self._take())
+            node = Not(self._unary())
+            self.depth -= 1
+            return node
         return self._primary()
 
     def _primary(self) -> Node:
@@ -358,7 +371,9 @@ class _Parser:
             assert token.term is not None
             return token.term
         if token.kind is _Kind.LPAREN:
+            self._nest(token)
             node = self._or()
+            self.depth -= 1
             closing = self._take()
             if closing.kind is not _Kind.RPAREN:
                 raise SearchSyntaxError(
@@ -583,11 +598,15 @@ class _Compiler:
         text = node.pattern.literal
         if not _NUMBER.fullmatch(text):
             raise SearchError(f"{node.field}{node.op.value} needs a number, not {text!r}", node.position)
-        if re.fullmatch(r"[+-]?\d+", text):
+        # More digits than an Int64 holds are read as a float: int() refuses over 4,300 digits anyway.
+        if re.fullmatch(r"[+-]?\d+", text) and len(text.lstrip("+-")) <= _INT64_DIGITS:
             number = int(text)
             if -_INT64 <= number < _INT64:
                 return number, "Int64"
-        return float(text), "Float64"
+        number = float(text)
+        if not math.isfinite(number):
+            raise SearchError(f"{node.field}{node.op.value} needs a finite number, not {text[:40]!r}", node.position)
+        return number, "Float64"
 
     @staticmethod
     def _no_comparison(node: Match, what: str) -> None:
