@@ -7,9 +7,12 @@ planted or seen before sign-in is worth nothing after it.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+import orjson
+import redis
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -17,6 +20,7 @@ from werkzeug.datastructures import CallbackDict
 from access.sessions import SessionStore, StoredSession, new_id
 
 COOKIE_NAME = "lookout_session"
+log = logging.getLogger("lookout.dashboards.sessions")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -60,6 +64,15 @@ class RedisSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.stateless:
             return
+        try:
+            self._save(session, response)
+        except redis.RedisError as exc:
+            # This runs after the view, past the app's error handlers: answer the 503 they would have given
+            # (Redis full or down) rather than let Flask turn the exception into a 500.
+            log.warning("cannot save the session", extra={"error": str(exc)})
+            _unavailable(response)
+
+    def _save(self, session: ServerSession, response: Response) -> None:
         old_sid = session.sid
         if session.rotated and old_sid:
             self.store.delete(old_sid)
@@ -76,3 +89,10 @@ class RedisSessionInterface(SessionInterface):
         if self.store.save(sid, stored) and (new or session.rotated):
             response.set_cookie(COOKIE_NAME, sid, path="/", httponly=True, samesite="Lax", secure=self.secure)
         response.vary.add("Cookie")
+
+
+def _unavailable(response: Response) -> None:
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    response.mimetype = "application/json"
+    response.set_data(orjson.dumps({"error": "sessions are unavailable (Redis refused the write); retry shortly"}))

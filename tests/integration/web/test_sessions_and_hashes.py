@@ -76,3 +76,20 @@ def test_an_old_scrypt_password_signs_in_and_is_rehashed_with_argon2id(web_url, 
     assert rehash["old_values"] == {"algorithm": "scrypt n=16384,r=8,p=1"}
     assert rehash["new_values"] == {"algorithm": "argon2id m=65536,t=3,p=4"}
     sign_in(web_url, person)  # and the new hash verifies
+
+
+def test_a_full_redis_answers_503_not_500_and_pages_return_once_it_has_room(web_url, web_settings, viewer):
+    browser = sign_in(web_url, viewer)
+    client = redis.Redis.from_url(web_settings.redis_url)
+    before = client.config_get("maxmemory")["maxmemory"], client.config_get("maxmemory-policy")["maxmemory-policy"]
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")  # every write is refused with OOM; reads still work
+    try:
+        full = browser.get(f"{web_url}/api/v1/me", timeout=10)
+    finally:
+        client.config_set("maxmemory", before[0])
+        client.config_set("maxmemory-policy", before[1])
+    assert full.status_code == 503, full.text
+    assert full.headers["Retry-After"] == "5"
+    assert "Redis refused the write" in full.json()["error"]
+    assert browser.get(f"{web_url}/api/v1/me", timeout=10).json()["account"]["email"] == viewer.email
