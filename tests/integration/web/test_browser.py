@@ -120,7 +120,7 @@ def test_sign_in_create_and_revoke_a_key_read_the_audit_trail_sign_out(browser, 
 def test_the_pages_in_the_dark_theme_and_for_a_viewer(browser, web_url, viewer):
     context = browser.new_context(viewport={"width": 1360, "height": 860}, color_scheme="dark")
     page = context.new_page()
-    page.goto(f"{web_url}/login")
+    page.goto(f"{web_url}/login?next=/keys")  # signing in lands on the overview otherwise
     page.get_by_label("Email").fill(viewer.email)
     page.get_by_label("Password").fill(viewer.password)
     page.get_by_role("button", name="Sign in").click()
