@@ -132,14 +132,25 @@ def _trace(series: Series, colour: str, chart: Chart) -> dict[str, Any]:
             "type": "bar", "name": series.name, "x": list(series.x), "y": list(series.y),
             "marker": {"color": colour}, "hovertemplate": hover,
         }  # fmt: skip
+    ys = list(series.y)
     return {
         "type": "scatter",
         "name": series.name,
         "x": list(series.x),
-        "y": list(series.y),
-        "mode": "lines",
+        "y": ys,
+        # A value with empty buckets on both sides has no line to sit on: it gets a dot, the rest none.
+        "mode": "lines+markers",
+        "marker": {"color": colour, "size": [5 if _isolated(ys, i) else 0 for i in range(len(ys))]},
         "line": {"color": colour, "width": 1.8, "dash": series.dash},
         "fill": "tozeroy" if series.kind == "area" else "none",
         "connectgaps": False,  # an empty bucket is a gap, not a straight line across it
         "hovertemplate": hover,
     }
+
+
+def _isolated(ys: Sequence[float | int | None], i: int) -> bool:
+    if ys[i] is None:
+        return False
+    before = ys[i - 1] if i > 0 else None
+    after = ys[i + 1] if i + 1 < len(ys) else None
+    return before is None and after is None

@@ -50,3 +50,10 @@ def test_percent_axes_read_as_percent():
     assert built["layout"]["yaxis"]["ticksuffix"] == "%"
     assert "%{y:,.4~g}%" in built["data"][0]["hovertemplate"]
     assert built["layout"]["showlegend"] is False
+
+
+def test_a_value_between_gaps_is_drawn_as_a_dot_and_the_others_are_not():
+    built = figure(Chart([Series("p95", MINUTES, [120, None, 180, 240, None])]))
+    assert list(built["data"][0]["marker"]["size"]) == [5, 0, 0, 0, 0]
+    single = figure(Chart([Series("value", MINUTES[:1], [96])]))
+    assert list(single["data"][0]["marker"]["size"]) == [5]

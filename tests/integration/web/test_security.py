@@ -22,7 +22,7 @@ from warehouse import postgres
 
 pytestmark = pytest.mark.integration
 
-PUBLIC = {"auth.login", "ops.healthz", "ops.prometheus_metrics", "static"}
+PUBLIC = {"auth.login", "ops.healthz", "ops.prometheus_metrics", "static", "assets.plotly_js"}
 
 
 def _routes(app, *, mutating: bool | None = None):
