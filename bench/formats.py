@@ -1,6 +1,6 @@
 """CPU cost of each ingest route's body handling, without servers: parse (+ map) + validate + pack.
 
-    .venv/bin/python -m bench.formats [--batch 1000] [--rounds 20]
+    .venv/bin/python -m bench.formats [--batch 1000] [--rounds 20] [--whole]
 
 The same ~400-byte log events (bench.common.log_event) are encoded as each route receives them: the
 native NDJSON of ``/v1/events``, an Elasticsearch ``_bulk`` body, a Loki snappy protobuf push, Fluent Bit
@@ -8,11 +8,17 @@ native NDJSON of ``/v1/events``, an Elasticsearch ``_bulk`` body, a Loki snappy 
 events per CPU second for each and the ratio to the native route. This is the part of a request the new
 routes change; HTTP, auth and Kafka are the same for all of them and are measured by bench.ingest, which
 sends the bodies built here.
+
+``--whole`` measures each route's whole handler instead, in this process: the collector's Flask app
+through its test client (gzip bodies as bench.ingest sends them, answers encoded) and the syslog listener's
+framing and ``handle``, with the key check, rate limit and Kafka stubbed out (they cost the same on every
+route). CPU time, so a busy machine slows every route alike; the end-to-end figures are bench.ingest's.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import random
 import time
 from collections.abc import Callable
@@ -20,14 +26,19 @@ from collections.abc import Callable
 import cramjam
 import orjson
 
+from access.auth import Principal
 from bench.common import log_event
 from collector import elastic, loki, packing
+from collector.app import create_app
 from collector.body import BodyLimits, parse_body
 from collector.field_mapping import map_document
 from collector.json_documents import parse_documents
 from collector.loki import PushRequest
+from collector.services import CollectorServices
 from collector.syslog.framing import Deframer
+from collector.syslog.listener import SyslogListener
 from collector.syslog.message import parse as parse_syslog
+from lookout.settings import Settings
 
 LIMITS = BodyLimits(max_body_bytes=64 << 20, max_events=100_000, max_event_bytes=1 << 20)
 
@@ -75,14 +86,67 @@ def syslog_stream(events: list[dict]) -> bytes:
     return bytes(out)
 
 
+class _Stubs:
+    """Stand-ins for the key check, the rate limiter, Redis and Kafka: the part every route shares."""
+
+    def authenticate(self, _key: str) -> Principal:
+        return Principal(1, "bench", frozenset({"log"}), None)
+
+    def check(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+    def send_all(self, _records: object) -> None:
+        return None
+
+    def pipeline(self, *_args: object, **_kwargs: object) -> _Stubs:
+        return self
+
+    def __getattr__(self, _name: str) -> Callable[..., object]:
+        return lambda *_args, **_kwargs: []
+
+
+def _whole_handlers(events: list[dict]) -> dict[str, Callable[[], None]]:
+    stubs = _Stubs()
+    services = CollectorServices(authenticator=stubs, limiter=stubs, producer=stubs, redis=stubs)  # type: ignore[arg-type]
+    settings = Settings.from_env({"LOOKOUT_LOG_JSON": "false", "LOOKOUT_SYSLOG_PORT": "0"})
+    client = create_app(settings, services).test_client()
+    auth = {"Authorization": "Bearer bench"}
+    posts = {
+        "/v1/events (JSON, gzip)": ("/v1/events", gzip.compress(orjson.dumps(events)),
+                                    {"Content-Type": "application/json", "Content-Encoding": "gzip"}, 202),
+        "/_bulk (gzip)": ("/_bulk", gzip.compress(bulk_body(events)),
+                          {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, 200),
+        "/loki/api/v1/push (protobuf)": ("/loki/api/v1/push", loki_body(events),
+                                         {"Content-Type": "application/x-protobuf"}, 204),
+        "/v1/json (json_lines, gzip)": ("/v1/json/checkout", gzip.compress(json_lines_body(events)),
+                                        {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, 200),
+    }
+
+    def post(path: str, body: bytes, headers: dict[str, str], status: int) -> None:
+        answer = client.post(path, data=body, headers={**auth, **headers})
+        assert answer.status_code == status, answer.data[:300]
+
+    handlers: dict[str, Callable[[], None]] = {
+        name: (lambda spec=spec: post(*spec)) for name, spec in posts.items()  # type: ignore[misc]
+    }
+    listener = SyslogListener(settings.with_(syslog_key="bench"), services)  # bound to a free port, never served
+    stream = syslog_stream(events)
+    handlers["syslog TCP (RFC 5424)"] = lambda: listener.handle(
+        Deframer(settings.syslog_max_message_bytes).feed(stream), "bench")
+    return handlers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--whole", action="store_true", help="whole handlers in-process, shared services stubbed")
     args = parser.parse_args(argv)
     now_ms = int(time.time() * 1000)
     rng = random.Random(7)
     events = [log_event(rng, now_ms) for _ in range(args.batch)]
+    if args.whole:
+        return _report(_whole_handlers(events), args.batch, args.rounds)
     ndjson, bulk, lines, loki_push, syslog = (
         ndjson_body(events), bulk_body(events), json_lines_body(events), loki_body(events), syslog_stream(events))
 
@@ -106,19 +170,23 @@ def main(argv: list[str] | None = None) -> int:
                          received_ms=now_ms, fallback_service="syslog")
             for frame in Deframer(LIMITS.max_event_bytes).feed(syslog)]),
     }
+    return _report(routes, args.batch, args.rounds)
+
+
+def _report(routes: dict[str, Callable[[], None]], batch: int, rounds: int) -> int:
     # CPU time, not wall time, and the routes interleaved round by round: the machine is shared, and this
     # way a busy neighbour slows every route alike instead of whichever ran at the time.
     spent = dict.fromkeys(routes, 0.0)
     for run in routes.values():
         run()  # warm-up, and the assertion that every event is accepted
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, run in routes.items():
             started = time.process_time()
             run()
             spent[name] += time.process_time() - started
-    native = args.batch * args.rounds / spent["/v1/events (NDJSON)"]
+    native = batch * rounds / spent[next(iter(spent))]
     for name, seconds in spent.items():
-        rate = args.batch * args.rounds / seconds
+        rate = batch * rounds / seconds
         print(f"{name:<32} {rate:>10,.0f} events/s of CPU  {rate / native:6.0%} of native")
     return 0
 

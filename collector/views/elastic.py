@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import orjson
 from flask import Blueprint, Response, jsonify, request
 
 from access.auth import Principal
@@ -88,7 +89,9 @@ def bulk(index: str | None = None) -> Response:
     )
     accepted = intake.accept([item.event for item in items], principal)
     took_ms = round((time.perf_counter() - started) * 1000)
-    response = jsonify(elastic.bulk_response(items, accepted.result.errors, took_ms))
+    # orjson: Flask's encoder took a tenth of a 1,000-item request's CPU to write this answer.
+    response = Response(orjson.dumps(elastic.bulk_response(items, accepted.result.errors, took_ms)),
+                        content_type="application/json")
     response.headers.update(accepted.rate_headers)
     return response
 
