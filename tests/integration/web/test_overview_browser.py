@@ -95,7 +95,7 @@ def test_overview_draws_every_panel_and_a_drag_moves_the_range(page: Page, web_u
     link = page.locator("[data-name='top-errors'] tbody tr").first.locator("a").nth(3)
     expect(link).to_have_attribute("href", re.compile(r"^/explore\?q=.*status_code%3A%3E%3D500"))
     expect(page.locator("[data-name='platform-health'] tbody tr").first).to_be_visible()
-    shot(page, "20-overview")
+    shot(page, "30-overview")
 
     plot = page.locator("[data-name='request-rate'] .nsewdrag").first
     box = plot.bounding_box()
@@ -116,7 +116,7 @@ def test_a_refused_parameter_fails_its_panels_only(page: Page, web_url):
     expect(failed).to_have_count(3)  # the three top-endpoint tables read limit
     expect(failed.first.locator(".panel-error")).to_contain_text("limit: Input should be less than or equal to 50")
     assert drawn_points(page, "latency") > 0
-    shot(page, "21-overview-panel-error")
+    shot(page, "31-overview-panel-error")
 
 
 def test_api_metrics_page_compares_with_the_previous_period(page: Page, web_url, traffic):
@@ -135,7 +135,7 @@ def test_api_metrics_page_compares_with_the_previous_period(page: Page, web_url,
     expect(page.get_by_role("heading", level=1)).to_contain_text("POST /pay")
     settled(page, API_PANELS)
     expect(dashed).to_have_count(1)
-    shot(page, "22-api-metrics")
+    shot(page, "32-api-metrics")
 
     page.goto(f"{web_url}/metrics/api?from=now-1h&to=now&compare=2w")
     settled(page, API_PANELS)
@@ -151,5 +151,5 @@ def test_overview_in_the_dark_theme(browser: Browser, web_url, viewer, traffic):
     page.goto(f"{web_url}/overview?from=now-1h&to=now")
     settled(page, OVERVIEW_PANELS)
     assert drawn_points(page, "latency") > 0
-    shot(page, "23-overview-dark")
+    shot(page, "33-overview-dark")
     context.close()
