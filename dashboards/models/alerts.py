@@ -21,7 +21,9 @@ class RuleSummary(BaseModel):
     interval_s: int
     enabled: bool
     builtin: bool
-    state: RuleState = Field(description="firing/pending when it has such open incidents; error when its last query failed")
+    state: RuleState = Field(
+        description="firing/pending when it has such open incidents; error when its last query failed"
+    )
     firing: int = Field(description="open firing incidents (one per group key)")
     pending: int
     last_evaluated_at: datetime | None
@@ -77,7 +79,9 @@ class PreviewOut(BaseModel):
     figure: Figure
     data: list[PreviewPoint] = Field(description="the query's value per group key at each step")
     timeline: list[TimelineItem] = Field(description="when it would have gone pending, fired, resolved")
-    notifications: list[PreviewNotification] = Field(description="the messages it would have sent (each to every channel of the rule)")
+    notifications: list[PreviewNotification] = Field(
+        description="the messages it would have sent (each to every channel of the rule)"
+    )
     fired: int
     step_s: int = Field(description="the replay's step: coarser than the rule's interval, to stay cheap")
     evaluations: int

@@ -144,8 +144,10 @@ def channels() -> models.ChannelList:
     with db.transaction(settings()) as conn:
         rows = alert_store.list_channels(conn)
     return models.ChannelList(
-        channels=[models.ChannelOut(name=c["name"], type=c["type"], config=c["config"], has_secret=bool(c["secret"]))
-                  for c in rows]  # fmt: skip
+        channels=[
+            models.ChannelOut(name=c["name"], type=c["type"], config=c["config"], has_secret=bool(c["secret"]))
+            for c in rows
+        ]  # fmt: skip
     )
 
 
@@ -185,15 +187,14 @@ def _preview_answer(
     thresholds = [Threshold(rule.threshold, f"{rule.severity} {rule.comparator} {rule.threshold:g}", own)]
     if rule.critical_threshold is not None:
         thresholds.append(Threshold(rule.critical_threshold, f"critical {rule.comparator} {rule.critical_threshold:g}"))
-    markers = [
-        Marker(_utc(e.at), e.kind, MARKER_COLOURS[e.kind])
-        for e in shown.timeline
-        if e.kind in MARKER_COLOURS
-    ][:MAX_MARKERS]
+    markers = [Marker(_utc(e.at), e.kind, MARKER_COLOURS[e.kind]) for e in shown.timeline if e.kind in MARKER_COLOURS][
+        :MAX_MARKERS
+    ]
     chart = Chart(series=series, unit=UNITS.get(rule.query.type, ""), thresholds=thresholds, markers=markers)
     timeline = [
-        models.TimelineItem(at=_utc(e.at), kind=e.kind, group_key=group_key_text(e.group_key), value=e.value,
-                            detail=e.detail)  # fmt: skip
+        models.TimelineItem(
+            at=_utc(e.at), kind=e.kind, group_key=group_key_text(e.group_key), value=e.value, detail=e.detail
+        )  # fmt: skip
         for e in shown.timeline
     ]
     sends = [models.PreviewNotification(at=_utc(at), kind=kind) for at, kind in shown.notifications]

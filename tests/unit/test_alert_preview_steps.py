@@ -35,8 +35,12 @@ def test_one_query_answers_every_step_with_the_same_filters_as_an_evaluation():
     assert HOSTILE not in stepped.sql
     assert stepped.params["steps"] == ENDS and stepped.params["window_s"] == 300
     assert stepped.params["start"] == ENDS[0] - timedelta(minutes=5) and stepped.params["end"] == END
-    assert "ARRAY JOIN arrayFilter(t -> minute >= toStartOfMinute(t - toIntervalSecond({window_s:UInt32}))" in stepped.sql
-    assert stepped.sql.startswith("SELECT step, service, sum(events) AS value") and "GROUP BY step, service" in stepped.sql
+    assert (
+        "ARRAY JOIN arrayFilter(t -> minute >= toStartOfMinute(t - toIntervalSecond({window_s:UInt32}))" in stepped.sql
+    )
+    assert (
+        stepped.sql.startswith("SELECT step, service, sum(events) AS value") and "GROUP BY step, service" in stepped.sql
+    )
     # The rows read are the evaluation's own: same source and filters, a wider time range.
     source = single.sql.split(" FROM (", 1)[1].rsplit(") GROUP BY", 1)[0]
     assert source == stepped.sql.split(" FROM (", 1)[1].rsplit(") ARRAY JOIN", 1)[0]
