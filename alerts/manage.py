@@ -58,7 +58,11 @@ def retire_incidents(
     if told and rule.channels:
         views = tuple(
             AlertView(
-                i["fingerprint"], i["group_key"], "resolved", i["last_value"], i["severity"] or rule.severity,
+                i["fingerprint"],
+                i["group_key"],
+                "resolved",
+                i["last_value"],
+                i["severity"] or rule.severity,
                 i["firing_at"].timestamp() if i["firing_at"] else None,
             )  # fmt: skip
             for i in told
@@ -95,7 +99,9 @@ def save_rule(
         _, rule_id, old = alert_store.save_rule(
             conn, rule.name, rule.to_dict(), rule.enabled, rule.interval_s, actor.name
         )
-        closed = [] if rule.enabled else retire_incidents(conn, rule_id, rule, "rule disabled", now, settings.public_url)
+        closed = (
+            [] if rule.enabled else retire_incidents(conn, rule_id, rule, "rule disabled", now, settings.public_url)
+        )
         meta = {"incidents_resolved": closed} if closed else {}
         return Change(rule, str(rule_id), old=old, new=rule.to_dict(), metadata=meta)
 

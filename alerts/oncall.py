@@ -39,7 +39,9 @@ def acknowledge(settings: Settings, incident_id: int, actor: Actor, now: float |
         if incident is None:
             if alert_store.incident(conn, incident_id) is None:
                 raise NotFound(f"no incident {incident_id}")
-            raise OnCallError(f"incident {incident_id} is not firing unacknowledged (resolved, pending or acknowledged)")
+            raise OnCallError(
+                f"incident {incident_id} is not firing unacknowledged (resolved, pending or acknowledged)"
+            )
         stored = alert_store.rule_by_id(conn, incident["rule_id"])
         rule = parse_rule(stored["definition"], f"stored rule {stored['name']}", 0)
         pagers = [c for c in alert_store.channels_named(conn, rule.channels) if c["type"] == "pagerduty"]

@@ -67,9 +67,9 @@ def _epoch(value: Any) -> float:
     return float(round(stamp.timestamp()))
 
 
-def history(rule: Rule, times: Sequence[float], warehouse: Client, conn: psycopg.Connection) -> list[
-    tuple[float, QueryResult]
-]:
+def history(
+    rule: Rule, times: Sequence[float], warehouse: Client, conn: psycopg.Connection
+) -> list[tuple[float, QueryResult]]:
     """What the rule's query answered as of each of ``times``, read in one query."""
     ends = [datetime.fromtimestamp(t, UTC) for t in times]
     built = alert_queries.build_steps(rule.query.type, rule.query.params, rule.group_by, rule.window_s, ends)

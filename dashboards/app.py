@@ -150,11 +150,13 @@ def create_app(
             role = current_user.role if current_user.is_authenticated else ""
             return navigation.links(app, lambda needed: bool(role) and role_allows(role, needed))
 
-        shell = {"quick_ranges": QUICK_RANGES, "plotly_version": PLOTLY_VERSION, "nav_links": nav_links}
+        shell = {"quick_ranges": QUICK_RANGES, "nav_links": nav_links}
         shell["nav_badges"] = navigation.badges(app) if current_user.is_authenticated else {}
         return shell
 
     app.jinja_env.globals["changes"] = changes
+    # A global, not a context variable: macros imported without context (macros.chart_scripts) still see it.
+    app.jinja_env.globals["plotly_version"] = PLOTLY_VERSION
 
     _errors(app)
     return app

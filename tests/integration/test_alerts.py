@@ -355,17 +355,19 @@ def test_a_stale_lease_holder_cannot_write_state(settings, tmp_path):
     """Fencing: after a newer holder wrote, a write carrying an older token is refused."""
     uid = uuid.uuid4().hex[:8]
     rule_name = f"fenced-{uid}"
+    # A day's interval keeps the node's scheduler to one evaluation (a disabled rule would be refused: a rule
+    # disabled mid-evaluation writes nothing); the clock below jumps ahead so the rule is due.
     apply_rules(settings, tmp_path, {"rules": [{"name": rule_name, "query": {"type": "security_events",
-                "event_type": [f"none_{uid}"]}, "threshold": 1, "interval": "1s", "enabled": False}]})  # fmt: skip
+                "event_type": [f"none_{uid}"]}, "threshold": 1, "interval": "1d"}]})  # fmt: skip
     with postgres.connect(settings.postgres_dsn) as conn:
         row = conn.execute("SELECT id, name, definition FROM alert_rules WHERE name = %s", (rule_name,)).fetchone()
     rule = parse_rule(row["definition"], "test", 0)
     client = redis.Redis.from_url(settings.redis_url)
-    clock = [time.time()]
+    clock = [time.time() + 2 * 86400]
     stale = Evaluator(settings, client, clock=lambda: clock[0], owner="stale")
     fresh = Evaluator(settings, client, clock=lambda: clock[0], owner="fresh")
     assert fresh._evaluate(row["id"], rule, token=10) is True
-    clock[0] += 5  # due again
+    clock[0] += 86400 + 5  # due again
     assert stale._evaluate(row["id"], rule, token=9) is False
     with postgres.connect(settings.postgres_dsn) as conn:
         state = conn.execute(

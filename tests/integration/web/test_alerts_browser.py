@@ -35,7 +35,13 @@ def sign_in(page: Page, web_url: str, person) -> None:
 
 
 def test_create_a_rule_with_its_preview_see_it_fire_acknowledge_and_silence_it(
-    browser, web_url, admin, viewer, collector_url, ingest_key, receiver  # noqa: F811 - the fixture
+    browser,  # noqa: F811 - test_browser's fixture, imported above
+    web_url,
+    admin,
+    viewer,
+    collector_url,
+    ingest_key,
+    receiver,
 ):
     uid = uuid.uuid4().hex[:6]
     service, name, channel = f"web-alert-{uid}", f"web-cpu-{uid}", f"web-hook-{uid}"
