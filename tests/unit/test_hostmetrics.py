@@ -157,7 +157,8 @@ def test_an_otlp_export_of_the_hostmetrics_receiver() -> None:
                 "scopeMetrics": [
                     {
                         "scope": {
-                            "name": "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
+                            "name": "github.com/open-telemetry/opentelemetry-collector-contrib/"
+                            "receiver/hostmetricsreceiver"
                             "/internal/scraper/memoryscraper",
                             "version": "0.115.0",
                         },
