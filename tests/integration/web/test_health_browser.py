@@ -164,7 +164,7 @@ def test_blockchain_page_in_both_themes(browser, web_url, seeded, operator):  # 
 def test_security_page_filter_investigate_and_the_address_history(browser, web_url, seeded, operator):  # noqa: F811
     page = signed_in(browser, web_url, operator)
     page.goto(f"{web_url}/security?from=now-1h")
-    badge = page.locator(".nav-badge")
+    badge = page.get_by_role("navigation", name="Main").locator("a[href=\"/security\"] .nav-badge")
     expect(badge).to_be_visible()
     open_critical = int(badge.inner_text())
     page.get_by_label("IP address").fill(IP)
@@ -186,7 +186,7 @@ def test_security_page_filter_investigate_and_the_address_history(browser, web_u
     done = page.locator("table.security-events tbody tr", has_text="credential_stuffing")
     expect(done).to_contain_text("investigated")
     expect(done).to_contain_text("password spraying")
-    expect(page.locator(".nav-badge")).to_have_text(str(open_critical - 1))
+    expect(badge).to_have_text(str(open_critical - 1))
     drawn(page, "security-activity")
     expect(page.locator('[data-name="security-types"]')).to_have_attribute("data-state", "ready")
     shot(page, "26-security-investigated")

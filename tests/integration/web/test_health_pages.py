@@ -233,7 +233,7 @@ def test_blockchain_panels_count_events_flag_gaps_and_ignore_redelivery(
 
 def _badge(browser: requests.Session, url: str) -> int:
     page = browser.get(f"{url}/security", timeout=30).text
-    found = re.search(r'class="nav-badge"[^>]*>(\d+)<', page)
+    found = re.search(r'href="/security"[^>]*>\s*Security\s*<span class="nav-badge"[^>]*>(\d+)<', page)
     return int(found.group(1)) if found else 0
 
 
