@@ -130,7 +130,7 @@ def register(bp: Blueprint, spec: ApiSpec) -> None:
             ],
         )
 
-    @op(bp, "/explore/events/<cursor>", "GET", summary="Every field of one log event (by its row's cursor)",
+    @op(bp, "/explore/events/<string:cursor>", "GET", summary="Every field of one log event (by its row's cursor)",
         response=models.Event, **READ)  # fmt: skip
     def explore_event(cursor: str) -> models.Event:
         found = one_event(state.cursor("cursor", cursor))
@@ -138,7 +138,7 @@ def register(bp: Blueprint, spec: ApiSpec) -> None:
             raise NotFound("no such event (it may have passed its retention)")
         return models.Event(event=jsonable(found))
 
-    @op(bp, "/explore/events/<cursor>/context", "GET",
+    @op(bp, "/explore/events/<string:cursor>/context", "GET",
         summary="The events before and after one, from its service and instance", query=models.ContextQuery,
         response=models.Context, **READ)  # fmt: skip
     def explore_context(cursor: str, query: models.ContextQuery) -> models.Context:

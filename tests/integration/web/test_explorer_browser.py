@@ -1,7 +1,7 @@
 """The explorer in real headless Chromium: a person signs in, searches with the keyboard, sees the results and the
 histogram drawn, reads a query error under the search box, filters by a facet, expands a row, opens the request
 pivot and context, saves a view, and follows a live tail in which an event sent during the test appears. Every
-state is saved under test-artifacts/ (20-explorer-*.png)."""
+state is saved under test-artifacts/ (40-explorer-*.png)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(page.locator("[data-total]")).to_have_text("121 events")
     drawn_histogram(page)
     expect(page.get_by_role("link", name="Older →")).to_be_visible()
-    shot(page, "20-explorer-results")
+    shot(page, "40-explorer-results")
 
     # A query error is shown under the box, pointing at the place.
     page.get_by_label("Search").fill(f"service:{service} (level:error")
@@ -101,7 +101,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(error).to_be_visible()
     expect(error).to_contain_text("expected")
     expect(error.locator("mark")).to_have_count(1)
-    shot(page, "21-explorer-query-error")
+    shot(page, "41-explorer-query-error")
 
     # A facet filters.
     page.goto(f"{web_url}/explore?q=service:{service}&from=now-1h")
@@ -109,7 +109,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(page).to_have_url(re.compile(r"level%3Aerror"))
     expect(results).to_have_count(21)
     expect(page.locator("[data-results] tr.result td.col-level").filter(has_text="warn")).to_have_count(0)
-    shot(page, "22-explorer-facet")
+    shot(page, "42-explorer-facet")
 
     # A row expands to every field, the metadata pretty-printed; the long message is folded.
     first = results.first
@@ -119,7 +119,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(details.locator("pre.metadata")).to_contain_text('"tier": "gold"')
     expect(details.locator(".field", has_text="attr.customer.tier")).to_contain_text("gold")
     expect(details.locator(".field", has_text="request_id")).to_contain_text(request_id)
-    shot(page, "23-explorer-row-expanded")
+    shot(page, "43-explorer-row-expanded")
 
     # Its request id opens the pivot: every kind on one timeline.
     details.get_by_role("link", name=request_id).click()
@@ -127,7 +127,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(pivot.locator("tr.pivot-event")).to_have_count(3)
     expect(pivot).to_contain_text("3 events in the last 7 days: 1 api metric, 1 log, 1 security event")
     expect(pivot).to_contain_text("POST /pay -> 502 in 812.5 ms")
-    shot(page, "24-explorer-pivot")
+    shot(page, "44-explorer-pivot")
     pivot.get_by_role("link", name="Close").click()
     expect(pivot).to_be_hidden()
 
@@ -137,7 +137,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(around.locator("tr.anchor")).to_have_count(1)
     expect(around.locator("tr.result")).to_have_count(11)  # the newest event on web-1: ten before, none after
     expect(around).to_contain_text("The 10 events before and 0 after")
-    shot(page, "25-explorer-context")
+    shot(page, "45-explorer-context")
 
     # Save the view and share it.
     page.goto(f"{web_url}/explore?q=service:{service} level:error&from=now-1h")
@@ -147,7 +147,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text(f"Saved the view “{service} errors”, shared with the team")
     expect(page.locator("[data-views] option", has_text=f"{service} errors")).to_have_count(1)
-    shot(page, "26-explorer-saved-view")
+    shot(page, "46-explorer-saved-view")
 
     # Live tail: an event sent now appears; pause stops following.
     page.goto(f"{web_url}/explore?q=service:{service}&from=now-1h")
@@ -157,7 +157,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     send(collector_url, ingest_key, [{"kind": "log", "timestamp": int(time.time() * 1000), "service": service,
                                       "level": "warn", "message": marker}])  # fmt: skip
     expect(page.locator("[data-tail-rows] tr.result", has_text=marker)).to_have_count(1, timeout=10_000)
-    shot(page, "27-explorer-live-tail")
+    shot(page, "47-explorer-live-tail")
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_role("button", name="Resume live tail")).to_be_visible()
     expect(page.locator("[data-tail-state]")).to_contain_text("paused")
@@ -165,7 +165,7 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     # Nothing matches: the page says what to do.
     page.goto(f"{web_url}/explore?q=service:{service} zebrafish&from=now-15m")
     expect(page.locator("[data-results-empty]")).to_contain_text("Widen the time range")
-    shot(page, "28-explorer-empty")
+    shot(page, "48-explorer-empty")
     assert errors == []
     context.close()
 
@@ -178,5 +178,5 @@ def test_search_facets_rows_pivot_views_and_live_tail(browser, web_url, viewer, 
     expect(page.locator("[data-results] tr.result")).to_have_count(100)
     expect(page.locator("[data-results] th", has_text="request id")).to_have_count(1)
     drawn_histogram(page)
-    shot(page, "29-explorer-dark")
+    shot(page, "49-explorer-dark")
     dark.close()
