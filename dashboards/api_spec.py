@@ -168,7 +168,9 @@ class ApiSpec:
                 streamed = {media: {"schema": {"type": "string"}} for media in op.streams}
                 responses[str(op.status)] = {"description": "success, streamed", "content": streamed}
             elif op.response is not None:
-                success = {"content": {"application/json": {"schema": ref(op.response)}}}
+                success: dict[str, Any] = {"content": {"application/json": {"schema": ref(op.response)}}}
+                if op.query is not None and _offers_csv(op.query):
+                    success["content"]["text/csv"] = {"schema": {"type": "string"}}
                 responses[str(op.status)] = {"description": "success", **success}
             else:
                 responses["204"] = {"description": "done"}
@@ -201,3 +203,11 @@ class ApiSpec:
             },
             "security": [{"bearer": []}, {"session": []}],
         }
+
+
+def _offers_csv(model: type[BaseModel]) -> bool:
+    """A panel whose query takes ``format=csv`` also answers text/csv (its data as a download)."""
+    return any(
+        (field.alias or name) == "format" and "csv" in str(field.annotation)
+        for name, field in model.model_fields.items()
+    )
