@@ -82,7 +82,8 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
     def blockchain_blocks(query: models.ChainFilter) -> models.ChainBlocks:
         def compute() -> tuple[models.ChainBlocks, pd.DataFrame]:
             frame = blockchain.over_blocks(services().warehouse(), _query(query))
-            top = frame.groupby("contract_address")["events"].sum().nlargest(len(PALETTE) - 1).index
+            # astype: an empty answer comes back as object columns, which nlargest refuses.
+            top = frame.groupby("contract_address")["events"].sum().astype("int64").nlargest(len(PALETTE) - 1).index
             shown = frame.assign(
                 contract=frame["contract_address"].where(frame["contract_address"].isin(top), "other contracts")
             )
