@@ -23,9 +23,7 @@ _RULE_COLUMNS = "id, name, definition, enabled, builtin, version, updated_at, up
 
 def list_rules(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Live rules (not deleted), by name."""
-    return conn.execute(
-        f"SELECT {_RULE_COLUMNS} FROM alert_rules WHERE deleted_at IS NULL ORDER BY name"
-    ).fetchall()
+    return conn.execute(f"SELECT {_RULE_COLUMNS} FROM alert_rules WHERE deleted_at IS NULL ORDER BY name").fetchall()
 
 
 def rule_named(conn: psycopg.Connection, name: str, *, lock: bool = False) -> dict[str, Any] | None:
@@ -73,8 +71,7 @@ def save_rule(
 
 def mark_rule_deleted(conn: psycopg.Connection, rule_id: int, actor: str) -> None:
     conn.execute(
-        "UPDATE alert_rules SET deleted_at = now(), enabled = false, updated_at = now(), updated_by = %s "
-        "WHERE id = %s",
+        "UPDATE alert_rules SET deleted_at = now(), enabled = false, updated_at = now(), updated_by = %s WHERE id = %s",
         (actor, rule_id),
     )
 

@@ -117,10 +117,13 @@ class Scope:
                 if finer.target
                 else aggregate_sql(finer, self.where(None)[1])
             )
-        whole_hour = f"{{hour}} >= toStartOfMinute({_START}) AND {{hour}} + toIntervalMinute(59) < {_END}"
+        # The minutes covered are [toStartOfMinute(start), the end's minute + 1 minute); whole hours within.
+        first_hour = f"toStartOfHour(toStartOfMinute({_START}) + toIntervalMinute(59))"
+        hours_end = f"toStartOfHour(toStartOfMinute({_END} - toIntervalMillisecond(1)) + toIntervalMinute(1))"
         rollup_where, raw_where = self.where(rollup if finer.target else None)
+        hour_where = " AND ".join(self.filters(rollup)) or "1"
         return hours_and_the_rest(
-            HOURLY[rollup.source], finer, whole_hour, " AND ".join(self.filters(rollup)) or "1", rollup_where, raw_where
+            HOURLY[rollup.source], finer, first_hour, hours_end, hour_where, rollup_where, raw_where
         )
 
 

@@ -104,7 +104,8 @@ def pending_hours(rollup: Rollup) -> str:
     return _pending(rollup, "rollup_hour_progress")
 
 
-_HOURS_UNTIL = "(SELECT max(processed_until) FROM rollup_hour_progress)"
+# Hours before this had ended when the hourly refresh last ran (an hour is rolled up once it has ended).
+_HOURS_UNTIL = "toStartOfHour((SELECT max(processed_until) FROM rollup_hour_progress))"
 
 
 def aggregate_sql(rollup: Rollup, where: str) -> str:
@@ -143,32 +144,30 @@ def rolled_up_or_raw(rollup: Rollup, rollup_where: str, raw_where: str) -> str:
     )
 
 
-def hours_and_the_rest(hourly: Rollup, finer: Rollup, whole_hour: str, hour_where: str, rollup_where: str,
-                       raw_where: str) -> str:  # fmt: skip
-    """Rows of ``finer``'s shape (time column ``minute``) over the minutes ``rollup_where`` / ``raw_where`` select:
-    the hours ``whole_hour`` accepts (a condition on ``{hour}``: the range covers all of the hour) that had ended
-    by the hourly refresh's progress and were not marked since, from ``hourly``, one row per hour; every other
-    minute (the hours the range cuts, hours not rolled up yet) from ``finer``: a minute rollup
-    (:func:`rolled_up_or_raw`), or, if ``finer`` has no table, the raw rows. The two parts never overlap, so
-    sums over them are exact."""
+def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end: str, hour_where: str,
+                       rollup_where: str, raw_where: str) -> str:  # fmt: skip
+    """Rows of ``finer``'s shape (time column ``minute``) over the minutes ``rollup_where`` / ``raw_where`` select,
+    whose whole hours run from ``first_hour`` to ``hours_end`` (DateTime expressions, on hour boundaries).
+
+    Whole hours that had ended by the hourly refresh's progress and were not marked since come from ``hourly``,
+    one row per hour; every other minute (the hours the range cuts, hours not rolled up yet) from ``finer``: a
+    minute rollup (:func:`rolled_up_or_raw`), or, if ``finer`` has no table, the raw rows. The two parts never
+    overlap, so sums over them are exact. Both are plain ranges on the time column, so ClickHouse skips the other
+    days' partitions (a disjunction with a NOT around it read the whole range of the minute rollup).
+    """
     pending = pending_hours(hourly)
     columns = ", ".join(name for name, _ in (*finer.dimensions, *finer.measures))
+    end = f"least({hours_end}, {_HOURS_UNTIL})"
     from_hours = (
         f"SELECT hour AS minute, {columns} FROM {hourly.target} FINAL "
-        f"WHERE {hour_where} AND {whole_hour.replace('{hour}', 'hour')} "
-        f"AND hour + toIntervalHour(1) <= {_HOURS_UNTIL} AND hour NOT IN {pending}"
+        f"WHERE {hour_where} AND hour >= {first_hour} AND hour < {end} AND hour NOT IN {pending}"
     )
 
     def rest(time: str) -> str:
-        hour = f"toStartOfHour({time})"
-        return (
-            f"(NOT ({whole_hour.replace('{hour}', hour)}) OR {hour} + toIntervalHour(1) > {_HOURS_UNTIL} "
-            f"OR {hour} IN {pending})"
-        )
+        return f"({time} < {first_hour} OR {time} >= {end} OR toStartOfHour({time}) IN {pending})"
 
-    on_minute, on_raw = rest("minute"), rest("timestamp")
     if finer.target:
-        rows = rolled_up_or_raw(finer, f"{rollup_where} AND {on_minute}", f"{raw_where} AND {on_raw}")
+        rows = rolled_up_or_raw(finer, f"{rollup_where} AND {rest('minute')}", f"{raw_where} AND {rest('timestamp')}")
     else:
-        rows = aggregate_sql(finer, f"{raw_where} AND {on_raw}")
+        rows = aggregate_sql(finer, f"{raw_where} AND {rest('timestamp')}")
     return f"{from_hours} UNION ALL {rows}"
