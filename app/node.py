@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from waitress.server import BaseWSGIServer, create_server
@@ -21,6 +22,17 @@ from pipeline.prometheus import PipelineCollector
 from pipeline.runner import PipelineThreads, build_consumers
 
 log = logging.getLogger("app.node")
+
+
+def waitress_server(app: Any, socket_map: dict, host: str, port: int, threads: int) -> BaseWSGIServer:
+    """The dashboards' server in this process (waitress); each open stream (live tail) holds a thread.
+
+    poll(), not waitress's default select(): chDB keeps three /proc files open per engine thread, so this
+    process passes 1,024 descriptors, and select() cannot watch a socket numbered above that.
+    """
+    return create_server(
+        app, map=socket_map, host=host, port=port, threads=threads, ident="lookout", asyncore_use_poll=True
+    )
 
 
 class Node:
@@ -38,15 +50,10 @@ class Node:
         registry = CollectorRegistry()
         registry.register(PipelineCollector(self.pipeline.consumers))
         app = create_dashboards(self.settings, registry, self._security_events)
-        # waitress: a production server that runs in this process; each open stream (live tail) holds a thread.
-        self._server = create_server(
-            app,
-            map=self._server_map,
-            host=self.settings.dashboard_host,
-            port=self.settings.dashboard_port,
-            threads=self.settings.dashboard_threads,
-            ident="lookout",
-        )
+        self._server = waitress_server(
+            app, self._server_map, self.settings.dashboard_host, self.settings.dashboard_port,
+            self.settings.dashboard_threads,
+        )  # fmt: skip
         self._server_thread = threading.Thread(target=self._server.run, name="dashboards", daemon=True)
         self._server_thread.start()
         self.scheduler.start()

@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from waitress.server import create_server
 
 from access import accounts, tokens
 from access.audit import Actor
+from app.node import waitress_server
 from app.stack import Stack
 from app.stack.base import find_free_port
 from bench.common import machine_info, percentile, print_machine, progress
@@ -168,7 +168,7 @@ def generate(client: Any, sql: str, rows: int, now_ms: int, what: str) -> None:
 
 def serve(settings: Settings) -> tuple[str, Callable[[], None]]:
     port, socket_map = find_free_port(), {}
-    server = create_server(create_app(settings), map=socket_map, host="127.0.0.1", port=port, threads=8)
+    server = waitress_server(create_app(settings), socket_map, "127.0.0.1", port, threads=8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
 

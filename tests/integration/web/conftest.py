@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from waitress.server import create_server
 
 from access import accounts
 from access.audit import Actor
+from app.node import waitress_server
 from app.stack.base import find_free_port
 from dashboards.app import create_app
 from lookout.settings import Settings
@@ -41,7 +41,7 @@ def web_settings(settings: Settings) -> Settings:
 
 def serve_app(app: object) -> tuple[str, Callable[[], None]]:
     port, socket_map = find_free_port(), {}
-    server = create_server(app, map=socket_map, host="127.0.0.1", port=port, threads=8)
+    server = waitress_server(app, socket_map, "127.0.0.1", port, threads=8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
 
