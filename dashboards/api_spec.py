@@ -19,6 +19,16 @@ from dashboards.security import requires
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
+# Server-Sent Events are described event by event (as API fuzzers and the SSE readers check them): each has a
+# name and a JSON text as its data.
+_STREAM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/event-stream": {
+        "type": "object",
+        "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+    }
+}
+
+
 class ErrorBody(BaseModel):
     error: str
 
@@ -165,7 +175,7 @@ class ApiSpec:
                 "403": {"description": f"needs the {op.role} role (or the route's API-key scope)", **error},
             }
             if op.streams:
-                streamed = {media: {"schema": {"type": "string"}} for media in op.streams}
+                streamed = {media: {"schema": _STREAM_SCHEMAS.get(media, {"type": "string"})} for media in op.streams}
                 responses[str(op.status)] = {"description": "success, streamed", "content": streamed}
             elif op.response is not None:
                 success: dict[str, Any] = {"content": {"application/json": {"schema": ref(op.response)}}}
