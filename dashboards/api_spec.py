@@ -92,6 +92,8 @@ class ApiSpec:
                         payload = request.get_json(silent=True)
                         if not isinstance(payload, dict):
                             raise BadRequest("the body must be a JSON object (Content-Type: application/json)")
+                        if _holds_nul(payload):  # PostgreSQL text cannot store it: a 400 here, not a 500 there
+                            raise BadRequest("the body holds a NUL character (\\u0000), which no field accepts")
                         kwargs["body"] = body.model_validate(payload)
                     if query is not None:
                         kwargs["query"] = query.model_validate(request.args.to_dict())
@@ -221,3 +223,13 @@ def _offers_csv(model: type[BaseModel]) -> bool:
         (field.alias or name) == "format" and "csv" in str(field.annotation)
         for name, field in model.model_fields.items()
     )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False

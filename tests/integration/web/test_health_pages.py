@@ -397,3 +397,4 @@ def test_security_filters_ip_history_and_the_audited_investigation_workflow(
 
 def viewer_browser_email(browser: requests.Session, url: str) -> str:
     return browser.get(f"{url}/api/v1/me", timeout=10).json()["account"]["email"]
+
