@@ -92,8 +92,9 @@ class ApiSpec:
                         payload = request.get_json(silent=True)
                         if not isinstance(payload, dict):
                             raise BadRequest("the body must be a JSON object (Content-Type: application/json)")
-                        if _holds_nul(payload):  # PostgreSQL text cannot store it: a 400 here, not a 500 there
-                            raise BadRequest("the body holds a NUL character (\\u0000), which no field accepts")
+                        field = _nul_field(payload)  # PostgreSQL text cannot store NUL: a 400 here, not a 500 there
+                        if field is not None:
+                            raise BadRequest(f"{field}: holds a NUL character (\\u0000), which no field accepts")
                         kwargs["body"] = body.model_validate(payload)
                     if query is not None:
                         kwargs["query"] = query.model_validate(request.args.to_dict())
@@ -225,11 +226,14 @@ def _offers_csv(model: type[BaseModel]) -> bool:
     )
 
 
-def _holds_nul(value: Any) -> bool:
+
+def _nul_field(value: Any, path: str = "body") -> str | None:
+    """The path of the first string holding NUL, or None."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _nul_field(key, path) or _nul_field(item, str(key) if path == "body" else f"{path}.{key}")
+        if found:
+            return found
+    return None

@@ -45,8 +45,10 @@ def fuzz_every_operation(
 
             @given(case=operation.as_strategy(generation_mode=mode))
             # No shrinking: a minimal example of a failing request is not worth minutes of more requests.
+            # Derandomized: the suite sends the same requests every run, so a red CI means the code changed;
+            # `HYPOTHESIS_PROFILE=long` (tests/fuzz) is where new inputs are searched for.
             @settings(max_examples=max_examples, deadline=None, database=None, phases=(Phase.explicit, Phase.generate),
-                      suppress_health_check=list(HealthCheck))
+                      suppress_health_check=list(HealthCheck), derandomize=True)
             def run(case: schemathesis.Case) -> None:
                 call(case)
 
