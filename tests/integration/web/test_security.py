@@ -254,7 +254,11 @@ def test_five_wrong_passwords_lock_the_account_and_reach_postgres_as_security_ev
     assert len(messages) == 1
 
     events = eventually(
-        lambda: (e := _security_events(web_settings.postgres_dsn, person.email)) and "account_locked" in e and e,
+        # The six failed logins and the lock travel as separate events; wait for all of them.
+        lambda: (e := _security_events(web_settings.postgres_dsn, person.email))
+        and "account_locked" in e
+        and e.count("failed_login") >= 6
+        and e,
         timeout_s=30,
     )
     assert events.count("failed_login") == 6 and events.count("account_locked") == 1
