@@ -59,14 +59,9 @@ document.addEventListener("DOMContentLoaded", () => {
     summary.className = "preview-summary muted";
     summary.textContent = "Replaying the rule…";
     try {
-      const response = await fetch(box.dataset.preview, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": box.dataset.csrf },
-        body: JSON.stringify({ definition: source.value, span: span.value }),
+      const answer = await window.Lookout.json(box.dataset.preview, {
+        method: "POST", csrf: box.dataset.csrf, body: { definition: source.value, span: span.value },
       });
-      const answer = await response.json().catch(() => null);
-      if (!response.ok) throw new Error((answer && answer.error) || `the server answered ${response.status}`);
       show(answer);
       box.dataset.state = "ready";
     } catch (error) {

@@ -152,17 +152,7 @@
     panel.dataset.state = "loading";
     panel.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(panel.dataset.panel, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      let answer = null;
-      try {
-        answer = await response.json();
-      } catch {
-        answer = null;
-      }
-      if (!response.ok) {
-        const reason = (answer && answer.error) || `the server answered ${response.status}`;
-        throw new Error(reason);
-      }
+      const answer = await window.Lookout.json(panel.dataset.panel);
       body.replaceChildren();
       if (answer.figure) {
         const chart = document.createElement("div");

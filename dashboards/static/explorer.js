@@ -67,31 +67,8 @@
     return out.toString();
   }
 
-  async function call(path, options = {}) {
-    const headers = { Accept: "application/json" };
-    if (options.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      headers["X-CSRFToken"] = csrf;
-    }
-    const response = await fetch(api + path, {
-      method: options.method || "GET",
-      headers,
-      credentials: "same-origin",
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    if (response.status === 204) return null;
-    let answer = null;
-    try {
-      answer = await response.json();
-    } catch {
-      answer = null;
-    }
-    if (!response.ok) {
-      const error = new Error((answer && answer.error) || `the server answered ${response.status}`);
-      error.answer = answer || {};
-      throw error;
-    }
-    return answer;
+  function call(path, options = {}) {
+    return window.Lookout.json(api + path, { ...options, csrf });
   }
 
   function when(iso) {

@@ -1,6 +1,32 @@
 // Lookout's page behaviour, kept small: no inline scripts (the CSP allows only this file).
 "use strict";
 
+// A call to the JSON API, for every page's script (this file loads first): the answer (null for 204), or an
+// Error carrying the server's own reason ({error}) or else the status, with the answer as error.answer.
+window.Lookout = {
+  async json(url, { method = "GET", body, csrf } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      headers["X-CSRFToken"] = csrf;
+    }
+    const response = await fetch(url, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return null;
+    const answer = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error((answer && answer.error) || `the server answered ${response.status}`);
+      error.answer = answer || {};
+      throw error;
+    }
+    return answer;
+  },
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   // Times: shown in the browser's zone, UTC in the title.
   for (const el of document.querySelectorAll("time[datetime]")) {

@@ -15,8 +15,17 @@ from dashboards.models import health as models
 from dashboards.models.panels import Cell, Column, Table
 from dashboards.security import requires
 from dashboards.shaping import fill_gaps
-from dashboards.views.common import parse_form, services, settings
-from dashboards.views.health_panels import answer, iso, span_of, step_of, utc
+from dashboards.views.common import services, settings
+from dashboards.views.health_panels import (
+    answer,
+    chart_query,
+    page_filter,
+    page_query,
+    span_of,
+    stacked_events,
+    step_of,
+    utc,
+)
 from warehouse.queries import blockchain
 from warehouse.queries.blockchain import ChainQuery
 
@@ -59,19 +68,12 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
         def compute() -> tuple[models.ChainActivity, pd.DataFrame]:
             raw = blockchain.over_time(services().warehouse(), _query(query), step)
             frame = fill_gaps(raw, span.start, span.end, step, by=("event_type",), zero=("events",))
-            chart = Chart(
-                series=[
-                    Series(name=str(name), x=[iso(t) for t in group["bucket"]], y=group["events"].astype(int).tolist(),
-                           kind="bar", colour=PALETTE[i % len(PALETTE)])
-                    for i, (name, group) in enumerate(frame.groupby("event_type", sort=True))
-                ],
-                y_title="events", stacked=True,
-            )  # fmt: skip
+            drawn = stacked_events(frame, "event_type")
             data = [
                 models.ActivityPoint(bucket=utc(r["bucket"]), event_type=r["event_type"], events=int(r["events"]))
                 for r in frame.to_dict("records")
             ]
-            return models.ChainActivity(figure=models.Figure(**figure(chart)), step=step, data=data), frame
+            return models.ChainActivity(figure=models.Figure(**drawn), step=step, data=data), frame
 
         answer("blockchain.activity", query, compute)
 
@@ -231,13 +233,10 @@ def _int(value: object) -> int | None:
 @bp.get("")
 @requires("viewer")
 def index() -> str:
-    args = request.args.to_dict()
-    step = args.pop("step", None)  # the activity chart's bucket, passed on to its panel as given
-    wanted = parse_form(models.ChainFilter, args)
+    wanted, step = page_filter(models.ChainFilter)
     span = span_of(wanted)
-    shared = {"from": span.raw_from, "to": span.raw_to, "contract": wanted.contract, "event_type": wanted.event_type}
-    shared = {key: value for key, value in shared.items() if value}
+    shared = page_query(span, contract=wanted.contract, event_type=wanted.event_type)
     return render_template(
-        "blockchain.html", span=span, filters=wanted, shared=shared,
-        activity_args={**shared, "step": step} if step else shared, max_gap=settings().blockchain_max_block_gap,
+        "blockchain.html", span=span, filters=wanted, shared=shared, activity_args=chart_query(shared, step),
+        max_gap=settings().blockchain_max_block_gap,
     )  # fmt: skip

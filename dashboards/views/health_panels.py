@@ -1,27 +1,30 @@
-"""What the health pages' panels share (system metrics, blockchain, security): the range and bucket step
-they read, the answer cache, and the CSV twin of every panel (``?format=csv``)."""
+"""What the health pages and their panels share (system metrics, blockchain, security): the range and bucket
+step they read, the query a page hands its panels, events as stacked bars, the answer cache, and the CSV twin of
+every panel (``?format=csv``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
-from flask import Response, abort
+from flask import Response, abort, request
 from flask_login import current_user
 from pydantic import BaseModel
 
+from dashboards.charts import Chart, Series, figure
 from dashboards.params import BadParameter
 from dashboards.shaping import to_csv
 from dashboards.timerange import TimeRange, parse_range
-from dashboards.views.common import services
+from dashboards.views.common import parse_form, services
 from warehouse import clickhouse
 from warehouse.queries.explorer import step_for
 
 MAX_BUCKETS = 2000
 MAX_STEP_S = 7 * 86400
+M = TypeVar("M", bound=BaseModel)
 
 
 def span_of(query: Any) -> TimeRange:
@@ -56,6 +59,42 @@ def utc(moment: Any) -> datetime:
 def number(value: Any) -> float | None:
     """A JSON-ready float: None for NaN/NULL (a gap, not a zero)."""
     return None if value is None or pd.isna(value) else float(value)
+
+
+def page_filter(model: type[M]) -> tuple[M, str | None]:
+    """A page's filter, read from its address with the model its panels read theirs with, and the bucket step
+    asked for its charts, which the page hands on to their panels as given (a bad one is refused there)."""
+    args = request.args.to_dict()
+    step = args.pop("step", None)
+    return parse_form(model, args), step
+
+
+def page_query(span: TimeRange, **filters: str | None) -> dict[str, str]:
+    """What every panel of a page reads: the page's range and the filters that are set."""
+    return {key: value for key, value in {"from": span.raw_from, "to": span.raw_to, **filters}.items() if value}
+
+
+def chart_query(shared: dict[str, str], step: str | None) -> dict[str, str]:
+    """What a page's charts read: what all its panels read, and the step asked for, if any."""
+    return {**shared, "step": step} if step else shared
+
+
+def stacked_events(
+    frame: pd.DataFrame, by: str, order: Sequence[str] = (), colours: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The figure of ``frame``'s events per bucket, one bar per value of ``by``, stacked: in ``order`` (a value
+    not in it counts as its first), else by name; coloured by ``colours``, else the palette's colours in turn."""
+    rank = {name: i for i, name in enumerate(order)}
+    groups = sorted(frame.groupby(by, sort=True), key=lambda item: rank.get(str(item[0]), 0))
+    chart = Chart(
+        series=[
+            Series(name=str(name), x=[iso(t) for t in group["bucket"]], y=group["events"].astype(int).tolist(),
+                   kind="bar", colour=(colours or {}).get(str(name)))
+            for name, group in groups
+        ],
+        y_title="events", stacked=True,
+    )  # fmt: skip
+    return figure(chart)
 
 
 def role() -> str:

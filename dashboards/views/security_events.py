@@ -22,14 +22,14 @@ from access.accounts import role_allows
 from access.errors import AccessError
 from dashboards import navigation
 from dashboards.api_spec import ApiSpec
-from dashboards.charts import SEVERITY_COLOURS, Chart, Series, figure
+from dashboards.charts import SEVERITY_COLOURS
 from dashboards.models import health as models
 from dashboards.models.panels import Cell, Column, Table
 from dashboards.params import BadParameter
 from dashboards.security import actor, requires
 from dashboards.shaping import fill_gaps
 from dashboards.views.common import parse_form, services, settings
-from dashboards.views.health_panels import answer, iso, span_of, step_of, utc
+from dashboards.views.health_panels import answer, chart_query, iso, page_filter, span_of, stacked_events, step_of, utc
 from warehouse import clickhouse
 from warehouse.queries import ip_logs, security_events
 from warehouse.queries.security_events import SEVERITIES, SecurityFilter
@@ -184,21 +184,12 @@ def register(api: Blueprint, spec: ApiSpec) -> None:
             raw = pd.DataFrame(rows, columns=["bucket", "severity", "events"])
             raw["bucket"] = pd.to_datetime(raw["bucket"], utc=True).dt.tz_localize(None)
             frame = fill_gaps(raw, chosen.start, chosen.end, step, by=("severity",), zero=("events",))
-            order = {name: i for i, name in enumerate(SEVERITIES)}
-            groups = sorted(frame.groupby("severity"), key=lambda item: order.get(str(item[0]), 0))
-            chart = Chart(
-                series=[
-                    Series(name=str(name), x=[iso(t) for t in group["bucket"]], y=group["events"].astype(int).tolist(),
-                           kind="bar", colour=SEVERITY_COLOURS.get(str(name)))
-                    for name, group in groups
-                ],
-                y_title="events", stacked=True,
-            )  # fmt: skip
+            drawn = stacked_events(frame, "severity", order=SEVERITIES, colours=SEVERITY_COLOURS)
             data = [
                 models.SeverityPoint(bucket=utc(r["bucket"]), severity=r["severity"], events=int(r["events"]))
                 for r in frame.to_dict("records")
             ]
-            return models.SecurityActivity(figure=models.Figure(**figure(chart)), step=step, data=data), frame
+            return models.SecurityActivity(figure=models.Figure(**drawn), step=step, data=data), frame
 
         answer("security.activity", query, compute)
 
@@ -248,14 +239,12 @@ def _filter_args(wanted: models.SecurityFilterQuery) -> dict[str, str]:
 @bp.get("")
 @requires("viewer")
 def index() -> str:
-    args = request.args.to_dict()
-    step = args.pop("step", None)  # the activity chart's bucket, passed on to its panel as given
-    wanted = parse_form(models.SecurityListQuery, args)
+    wanted, step = page_filter(models.SecurityListQuery)
     rows, matching = _events(wanted, wanted.limit)
     shared = _filter_args(wanted)
     return render_template(
         "security_events.html", span=span_of(wanted), filters=wanted, shared=shared, events=rows,
-        matching=matching, activity_args={**shared, "step": step} if step else shared,
+        matching=matching, activity_args=chart_query(shared, step),
         may_investigate=role_allows(current_user.role, "operator"), severities=SEVERITIES,
     )  # fmt: skip
 

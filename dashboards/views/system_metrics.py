@@ -20,8 +20,18 @@ from dashboards.models import health as models
 from dashboards.models.panels import Cell, Column, Table
 from dashboards.security import requires
 from dashboards.shaping import fill_gaps
-from dashboards.views.common import parse_form, services, settings
-from dashboards.views.health_panels import answer, iso, number, span_of, step_of, utc
+from dashboards.views.common import services, settings
+from dashboards.views.health_panels import (
+    answer,
+    chart_query,
+    iso,
+    number,
+    page_filter,
+    page_query,
+    span_of,
+    step_of,
+    utc,
+)
 from warehouse import clickhouse
 from warehouse.queries import alert_store, system_metrics
 from warehouse.queries.system_metrics import SystemQuery
@@ -193,17 +203,14 @@ def _clean(row: dict) -> dict:
 @bp.get("")
 @requires("viewer")
 def index() -> str:
-    args = request.args.to_dict()
-    step = args.pop("step", None)  # the charts' bucket, passed on to their panels as given
-    wanted = parse_form(models.SystemFilter, args)
+    wanted, step = page_filter(models.SystemFilter)
     span = span_of(wanted)
-    shared = {"from": span.raw_from, "to": span.raw_to, "service": wanted.service, "instance": wanted.instance}
-    shared = {key: value for key, value in shared.items() if value}
+    shared = page_query(span, service=wanted.service, instance=wanted.instance)
     return render_template(
         "system_metrics.html",
         span=span,
         filters=wanted,
         shared=shared,
-        series_args={**shared, "step": step} if step else shared,
+        series_args=chart_query(shared, step),
         metrics=_metric_names(wanted),
     )

@@ -1,11 +1,14 @@
-"""Panel plumbing that needs no server: the cache key and the pandas shaping."""
+"""Panel plumbing that needs no server: the cache key, the pandas shaping and what the health pages share."""
 
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from dashboards.charts import PALETTE
 from dashboards.panel_cache import cache_key
 from dashboards.shaping import align_previous, buckets, fill_gaps, to_csv
+from dashboards.timerange import parse_range
+from dashboards.views.health_panels import chart_query, page_query, stacked_events
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -62,3 +65,27 @@ def test_the_previous_period_lands_on_the_current_axis_and_csv_has_utc_times():
     moved = align_previous(previous, timedelta(days=1))
     assert moved["bucket"].tolist() == [pd.Timestamp("2026-12-01 10:00")]
     assert to_csv(moved) == "bucket,p95\n2026-12-01T10:00:00Z,100.0\n"
+
+
+def test_stacked_events_follow_the_given_order_and_colours_else_names_and_the_palette():
+    frame = pd.DataFrame({
+        "bucket": [pd.Timestamp("2026-12-01 10:00")] * 3,
+        "kind": ["b", "a", "high"],
+        "events": [1, 2, 3],
+    })  # fmt: skip
+    by_name = stacked_events(frame, "kind")
+    assert [t["name"] for t in by_name["data"]] == ["a", "b", "high"]
+    assert [t["marker"]["color"] for t in by_name["data"]] == list(PALETTE[:3])
+    assert by_name["data"][0]["x"] == ["2026-12-01T10:00:00Z"] and by_name["data"][0]["y"] == [2]
+    assert by_name["layout"]["barmode"] == "stack"
+    ordered = stacked_events(frame, "kind", order=["x", "high", "b"], colours={"high": "#e26a2c"})
+    assert [t["name"] for t in ordered["data"]] == ["a", "high", "b"]  # "a" is not in the order: it counts as first
+    assert ordered["data"][1]["marker"]["color"] == "#e26a2c"
+
+
+def test_a_page_hands_its_panels_its_range_and_the_filters_set_and_its_charts_the_step_too():
+    span = parse_range("now-1h", "now", START)
+    shared = page_query(span, service="api", instance=None)
+    assert shared == {"from": "now-1h", "to": "now", "service": "api"}
+    assert chart_query(shared, None) == shared
+    assert chart_query(shared, "300") == {**shared, "step": "300"}
