@@ -9,6 +9,7 @@ and every failure is collected so one report names them all.)
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 
 import schemathesis
@@ -33,7 +34,14 @@ def fuzz_every_operation(
     modes: tuple[schemathesis.GenerationMode, ...] = BOTH_MODES,
     before_operation: Callable[[], None] = lambda: None,
 ) -> tuple[list[str], list[str]]:
-    """(operations run, failures as "METHOD /path [mode]: what failed")."""
+    """(operations run, failures as "METHOD /path [mode]: what failed").
+
+    ``max_examples`` is per operation and mode in the default run; ``HYPOTHESIS_PROFILE=long`` (the
+    profile tests/fuzz uses for a long search) multiplies it by 20 and derives new requests each run.
+    """
+    long = os.environ.get("HYPOTHESIS_PROFILE") == "long"
+    if long:
+        max_examples *= 20
     ran: list[str] = []
     failures: list[str] = []
     # Credentials are the caller's to give (``call``), not fuzzed: the ignored_auth check takes them away.
@@ -48,7 +56,7 @@ def fuzz_every_operation(
             # Derandomized: the suite sends the same requests every run, so a red CI means the code changed;
             # `HYPOTHESIS_PROFILE=long` (tests/fuzz) is where new inputs are searched for.
             @settings(max_examples=max_examples, deadline=None, database=None, phases=(Phase.explicit, Phase.generate),
-                      suppress_health_check=list(HealthCheck), derandomize=True)
+                      suppress_health_check=list(HealthCheck), derandomize=not long)
             def run(case: schemathesis.Case) -> None:
                 call(case)
 
