@@ -65,6 +65,10 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         id="retention",
         name="retention",
         next_run_time=datetime.now(UTC),
+        # The first run is due when the job is added, before the scheduler starts: with the default one
+        # second of grace a slow start skipped it (and logged a warning) until an hour later.
+        misfire_grace_time=None,
+        coalesce=True,
     )
     # Rollups recomputed from the deduplicated raw rows for the minutes recent inserts touched.
     scheduler.add_job(

@@ -34,7 +34,7 @@ from dashboards.panel_cache import PanelCache
 from dashboards.params import BadParameter
 from dashboards.sessions import RedisSessionInterface
 from dashboards.timerange import QUICK_RANGES
-from dashboards.views.assets import PLOTLY_VERSION
+from dashboards.views.assets import PLOTLY_INLINE_STYLE_IDS, PLOTLY_VERSION
 from lookout.settings import Settings
 from warehouse import clickhouse
 from warehouse.postgres import PostgresUnavailable
@@ -157,6 +157,7 @@ def create_app(
     app.jinja_env.globals["changes"] = changes
     # A global, not a context variable: macros imported without context (macros.chart_scripts) still see it.
     app.jinja_env.globals["plotly_version"] = PLOTLY_VERSION
+    app.jinja_env.globals["plotly_inline_style_ids"] = PLOTLY_INLINE_STYLE_IDS
 
     _errors(app)
     return app

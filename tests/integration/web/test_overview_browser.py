@@ -80,11 +80,15 @@ def drawn_points(page: Page, name: str) -> int:
 
 
 def test_overview_draws_every_panel_and_a_drag_moves_the_range(page: Page, web_url, traffic):
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto(f"{web_url}/")
     expect(page).to_have_url(f"{web_url}/overview")
     page.goto(f"{web_url}/overview?from=now-1h&to=now")
     settled(page, OVERVIEW_PANELS)
     expect(page.locator("[data-panel][data-state='error']")).to_have_count(0)
+    # Plotly once inserted a <style> element the CSP refused, one console error per chart page.
+    assert errors == []
     for name in ("request-rate", "error-rate", "latency", "status-mix", "ingest"):
         assert drawn_points(page, name) > 0, name
     target = page.locator("[data-name='latency'] .shapelayer path")
