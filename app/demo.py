@@ -37,10 +37,49 @@ def _status(rng: random.Random) -> int:
     return 500 if roll < 0.02 else 404 if roll < 0.06 else 401 if roll < 0.08 else 201 if roll < 0.3 else 200
 
 
+# The gauges the shipper's system reporter sends (lookout_client.system), so the demo's system page looks like a
+# real deployment's: (metric_type, metric_name, unit, where a machine starts, how far it wanders, bounds).
+GAUGES = (
+    ("cpu", "system.cpu.utilization", "percent", 35.0, 6.0, (1.0, 100.0)),
+    ("memory", "system.memory.utilization.used", "percent", 55.0, 2.0, (5.0, 99.0)),
+    ("disk", "system.filesystem.utilization", "percent", 60.0, 0.5, (1.0, 99.5)),
+    ("load", "system.cpu.load_average.1m", "thread", 1.0, 0.3, (0.0, 16.0)),
+)
+
+
+class Machines:
+    """Three instances per service whose gauges drift (a random walk), instead of jumping at every sample."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.values = {
+            f"{service}-{n}": [start + rng.uniform(-15, 25) * (start / 60) for _, _, _, start, _, _ in GAUGES]
+            for service in SERVICES
+            for n in (1, 2, 3)
+        }
+
+    def report(self, rng: random.Random) -> Iterator[dict[str, Any]]:
+        """One instance's sample of every gauge."""
+        instance = rng.choice(sorted(self.values))
+        values = self.values[instance]
+        for i, (metric_type, name, unit, _, step, (low, high)) in enumerate(GAUGES):
+            values[i] = min(high, max(low, values[i] + rng.gauss(0, step)))
+            yield {
+                "kind": "system_metric",
+                "service": instance.rsplit("-", 1)[0],
+                "instance": instance,
+                "metric_type": metric_type,
+                "metric_name": name,
+                "value": round(values[i], 2),
+                "unit": unit,
+            }
+
+
 def events(rng: random.Random) -> Iterator[dict[str, Any]]:
     """An endless, plausible mix: mostly api metrics and logs, some system metrics, a few of the rest."""
+    machines = Machines(rng)
     while True:
         service = rng.choice(SERVICES)
+        instance = f"{service}-{rng.randint(1, 3)}"
         method, endpoint = rng.choice(ENDPOINTS)
         status = _status(rng)
         latency = round(rng.lognormvariate(3.2, 0.6) * (4 if status >= 500 else 1), 2)
@@ -60,6 +99,7 @@ def events(rng: random.Random) -> Iterator[dict[str, Any]]:
         yield {
             "kind": "log",
             "service": service,
+            "instance": instance,
             "level": level,
             "message": rng.choice(MESSAGES[level]),
             "category": "API",
@@ -71,18 +111,8 @@ def events(rng: random.Random) -> Iterator[dict[str, Any]]:
             "status_code": status,
             "response_time_ms": latency,
         }
-        if rng.random() < 0.2:
-            yield {
-                "kind": "system_metric",
-                "service": service,
-                "instance": f"{service}-{rng.randint(1, 3)}",
-                "metric_type": "cpu",
-                "metric_name": "cpu.utilization",
-                "value": round(rng.uniform(5, 95), 2),
-                "unit": "percent",
-                "threshold_warning": 80.0,
-                "threshold_critical": 95.0,
-            }
+        if rng.random() < 0.05:
+            yield from machines.report(rng)
         if rng.random() < 0.05:
             yield {
                 "kind": "blockchain_event",
