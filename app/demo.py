@@ -74,9 +74,40 @@ class Machines:
             }
 
 
+# A few contracts the indexer follows, with the events each emits.
+CONTRACTS = {
+    "0x" + "a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": ("Transfer", "Approval"),
+    "0x" + "c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2": ("Deposit", "Withdrawal", "Transfer"),
+    "0x" + "7a250d5630b4cf539739df2c5dacb4c659f2488d": ("Swap", "Sync"),
+}
+
+
+class Chain:
+    """Blocks that follow each other, one of which now and then never reaches the indexer (a gap to flag)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.block = 19_000_000 + rng.randint(0, 100_000)
+
+    def next_block(self, rng: random.Random) -> Iterator[dict[str, Any]]:
+        """An event from every contract in the next block (gaps are flagged per contract)."""
+        self.block += 1 + (rng.randint(1, 3) if rng.random() < 0.02 else 0)
+        for contract, event_types in CONTRACTS.items():
+            yield {
+                "kind": "blockchain_event",
+                "service": "chain-indexer",
+                "event_type": rng.choice(event_types),
+                "contract_address": contract,
+                "transaction_hash": "0x" + "".join(rng.choices("0123456789abcdef", k=64)),
+                "block_number": self.block,
+                "log_index": rng.randint(0, 200),
+                "decoded_data": {"from": "0xabc", "to": "0xdef", "value": str(rng.randint(1, 10**18))},
+            }
+
+
 def events(rng: random.Random) -> Iterator[dict[str, Any]]:
     """An endless, plausible mix: mostly api metrics and logs, some system metrics, a few of the rest."""
     machines = Machines(rng)
+    chain = Chain(rng)
     while True:
         service = rng.choice(SERVICES)
         instance = f"{service}-{rng.randint(1, 3)}"
@@ -113,17 +144,8 @@ def events(rng: random.Random) -> Iterator[dict[str, Any]]:
         }
         if rng.random() < 0.05:
             yield from machines.report(rng)
-        if rng.random() < 0.05:
-            yield {
-                "kind": "blockchain_event",
-                "service": "chain-indexer",
-                "event_type": "Transfer",
-                "contract_address": "0x" + "".join(rng.choices("0123456789abcdef", k=40)),
-                "transaction_hash": "0x" + "".join(rng.choices("0123456789abcdef", k=64)),
-                "block_number": 19_000_000 + rng.randint(0, 100_000),
-                "log_index": rng.randint(0, 200),
-                "decoded_data": {"from": "0xabc", "to": "0xdef", "value": str(rng.randint(1, 10**18))},
-            }
+        if rng.random() < 0.02:
+            yield from chain.next_block(rng)
         if status == 401 and rng.random() < 0.5:
             yield {
                 "kind": "security_event",

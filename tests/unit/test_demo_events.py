@@ -39,3 +39,14 @@ def test_each_instance_reports_every_gauge_and_its_values_drift_within_bounds():
         # A walk: consecutive samples stay near each other (a uniform draw over the range would not).
         steps = [abs(b - a) for a, b in itertools.pairwise(values)]
         assert max(steps, default=0) < (high - low) / 3, (name, steps)
+
+
+def test_blocks_follow_each_other_with_an_occasional_gap_in_every_contract():
+    chain = [e for e in _sample(40_000) if e["kind"] == "blockchain_event"]
+    by_contract: dict[str, list[int]] = defaultdict(list)
+    for event in chain:
+        by_contract[event["contract_address"]].append(event["block_number"])
+    assert len(by_contract) == 3 and len({tuple(blocks) for blocks in by_contract.values()}) == 1
+    blocks = next(iter(by_contract.values()))
+    steps = Counter(b - a for a, b in itertools.pairwise(blocks))
+    assert min(steps) == 1 and steps[1] > 0.9 * len(blocks) and sum(n for step, n in steps.items() if step > 1) > 0
