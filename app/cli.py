@@ -135,15 +135,44 @@ def _wait_for_signal() -> None:
     done.wait()
 
 
+def _port(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port (0 to 65535)")
+    return int(raw)
+
+
 def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from lookout.logsetup import configure
     from pipeline.runner import SINKS, PipelineThreads, build_consumers
 
     configure(settings.log_level, settings.log_json)
     threads = PipelineThreads(build_consumers(settings, args.sink or SINKS))
+    port = settings.pipeline_metrics_port if args.metrics_port is None else args.metrics_port
+    server = None
+    if port:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from pipeline.prometheus import PipelineCollector
+
+        registry = CollectorRegistry()
+        registry.register(PipelineCollector(threads.consumers))
+        try:
+            server, _ = start_http_server(port, settings.pipeline_metrics_host, registry)
+        except OSError as exc:
+            print(f"lookout pipeline: cannot serve metrics on {settings.pipeline_metrics_host}:{port}: {exc.strerror}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     threads.start()
+    if server is not None:
+        logging.getLogger("lookout.pipeline").info(
+            "metrics served", extra={"url": f"http://{settings.pipeline_metrics_host}:{port}/metrics"}
+        )
     _wait_for_signal()
     threads.stop()
+    if server is not None:
+        server.shutdown()
     return 0
 
 
@@ -260,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument(
         "--sink", action="append", choices=["clickhouse", "postgres"], help="sink(s) to consume for (default: both)"
     )
+    pipeline.add_argument(
+        "--metrics-port", type=_port, metavar="PORT",
+        help="serve Prometheus metrics (lag per topic, dead letters, paused sinks) on this port "
+        "(default: LOOKOUT_PIPELINE_METRICS_PORT; 0: none)",
+    )  # fmt: skip
     pipeline.set_defaults(func=cmd_pipeline)
 
     scheduler = sub.add_parser(

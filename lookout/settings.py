@@ -294,6 +294,9 @@ class Settings:
     tail_max_rows_per_s: int = 50
     tail_idle_timeout_s: float = 600.0
     export_max_rows: int = 1_000_000
+    # Scaled mode: the port `lookout pipeline` serves its Prometheus metrics on (0: none)
+    pipeline_metrics_port: int = 0
+    pipeline_metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -387,6 +390,8 @@ class Settings:
             tail_max_rows_per_s=_env("LOOKOUT_TAIL_MAX_ROWS_PER_S", "50", _positive_int, env),
             tail_idle_timeout_s=_env("LOOKOUT_TAIL_IDLE_TIMEOUT_S", "600", _positive_float, env),
             export_max_rows=_env("LOOKOUT_EXPORT_MAX_ROWS", "1000000", _positive_int, env),
+            pipeline_metrics_port=_env("LOOKOUT_PIPELINE_METRICS_PORT", "0", _port_or_off, env),
+            pipeline_metrics_host=env.get("LOOKOUT_PIPELINE_METRICS_HOST", "127.0.0.1"),
             # collector hardening (issue 14)
             collector_body_bytes_in_flight=_env(
                 "LOOKOUT_COLLECTOR_BODY_BYTES_IN_FLIGHT", str(16 * 1024 * 1024), _positive_int, env
