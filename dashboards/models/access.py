@@ -8,8 +8,11 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from access.accounts import EMAIL_PATTERN
+from access.keys import ALL_SCOPES
 
 Role = Literal["viewer", "operator", "admin"]
+# An event kind, 'query' for reads, or 'ingest' for every kind (listed, so the OpenAPI document names them).
+Scope = Literal[("ingest", *ALL_SCOPES)]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -82,7 +85,7 @@ class ApiKeyList(BaseModel):
 
 class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, description="event kinds, 'ingest' for every kind, 'query' for reads")
+    scopes: list[Scope] = Field(min_length=1, description="event kinds, 'ingest' for every kind, 'query' for reads")
     rate_limit_per_s: int | None = Field(default=None, gt=0, le=1_000_000)
 
 

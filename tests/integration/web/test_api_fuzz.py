@@ -30,8 +30,8 @@ from warehouse.migrate import migrate_postgres
 
 pytestmark = pytest.mark.integration
 
-# Some rules are checked past the declarations (a token's expiry must be in the future, a key's scopes
-# are names the access layer knows, PATCH needs one of its optional fields), so a schema-valid request may
+# Some rules are checked past the declarations (a token's expiry must be in the future, a name must be
+# free, PATCH needs one of its optional fields), so a schema-valid request may
 # rightly get a 400: every other check runs, negative_data_rejection (schema-invalid -> 4xx) included.
 EXCLUDED = [positive_data_acceptance]
 
