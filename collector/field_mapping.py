@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from lookout.contract import KINDS, columns_for
 
@@ -54,6 +55,40 @@ _COLUMNS: Mapping[str, frozenset[str]] = {kind: frozenset(columns_for(kind)) - {
 _SECONDS_BELOW, _MILLIS_BELOW, _MICROS_BELOW = 1e11, 1e14, 1e17
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One contract name, the aliases that fill it in order, and what a usable value's type is."""
+
+    aliases: tuple[str, ...]
+    types: tuple[type, ...]
+    # The names an alias reads first: the flat names and the heads of the nested ones ("log" of "log.level").
+    # A group none of whose names is in the document is passed over without a look-up per alias.
+    names: frozenset[str]
+    # The exact types for the fast path: a value under the group's first name, of one of these types, is
+    # what the alias-by-alias walk would take first.
+    exact: frozenset[type]
+
+
+def _group(aliases: tuple[str, ...], types: tuple[type, ...]) -> _Group:
+    return _Group(aliases, types, frozenset(a.partition(".")[0] for a in aliases) | frozenset(aliases),
+                  frozenset(types))
+
+
+_MESSAGE = _group(MESSAGE, (str,))
+_TIMESTAMP = _group(TIMESTAMP, (str, int, float))
+_LEVEL = _group(LEVEL, (str, int))
+_INSTANCE = _group(INSTANCE, (str,))
+_SERVICE = _group(SERVICE, (str,))
+_REQUEST_ID = _group(REQUEST_ID, (str, int))
+_CORRELATION_ID = _group(CORRELATION_ID, (str, int))
+_ALIAS_NAMES = frozenset().union(*(g.names for g in (_MESSAGE, _TIMESTAMP, _LEVEL, _INSTANCE, _SERVICE,
+                                                      _REQUEST_ID, _CORRELATION_ID)))
+# clean_service's answers for the service names seen lately: a busy route sees a handful, each a regex
+# substitution otherwise. Bounded, since the names come from clients.
+_CLEAN_SERVICES: dict[str, str] = {}
+_CLEAN_SERVICES_MAX = 1024
+
+
 def map_document(
     document: Mapping[str, object],
     *,
@@ -72,26 +107,40 @@ def map_document(
     else:
         kind = default_kind  # another tool's own "kind" (Kubernetes' "Pod"...) stays in metadata
     event: dict[str, object] = {"kind": kind}
+    # In any case every alias is looked for; otherwise only the groups with a name in the document are.
+    present = _ALIAS_NAMES if any_case else _ALIAS_NAMES.intersection(doc)
 
-    message = _take(doc, MESSAGE, str, any_case)
+    message = _take(doc, _MESSAGE, present, any_case)
     if message is not None:
         event["message"] = message
-    timestamp = _take(doc, TIMESTAMP, (str, int, float), any_case)
-    event["timestamp"] = received_ms if timestamp is None else normalize_timestamp(timestamp)
-    level = _take(doc, LEVEL, (str, int), any_case)
-    event["level"] = DEFAULT_LEVEL if level is None else normalize_level(level)
-    instance = _take(doc, INSTANCE, str, any_case)
+    timestamp = _take(doc, _TIMESTAMP, present, any_case)
+    if timestamp is None:
+        event["timestamp"] = received_ms
+    elif type(timestamp) is int and _SECONDS_BELOW <= timestamp < _MILLIS_BELOW:
+        event["timestamp"] = timestamp  # already epoch milliseconds, as most shippers send it
+    else:
+        event["timestamp"] = normalize_timestamp(timestamp)  # type: ignore[arg-type]
+    level = _take(doc, _LEVEL, present, any_case)
+    if level is None:
+        event["level"] = DEFAULT_LEVEL
+    elif type(level) is str and not level.isdecimal():
+        event["level"] = level
+    else:
+        event["level"] = normalize_level(level)  # type: ignore[arg-type]
+    instance = _take(doc, _INSTANCE, present, any_case)
     if instance is not None:
         event["instance"] = instance
-    service = _take(doc, SERVICE, str, any_case)
+    service = _take(doc, _SERVICE, present, any_case)
     if service is None:
         service = fallback_service
     if service is not None:
-        event["service"] = clean_service(service)
-    for target, aliases in (("request_id", REQUEST_ID), ("correlation_id", CORRELATION_ID)):
-        value = _take(doc, aliases, (str, int), any_case)
-        if value is not None:
-            event[target] = str(value)
+        event["service"] = clean_service(service)  # type: ignore[arg-type]
+    request_id = _take(doc, _REQUEST_ID, present, any_case)
+    if request_id is not None:
+        event["request_id"] = str(request_id)
+    correlation_id = _take(doc, _CORRELATION_ID, present, any_case)
+    if correlation_id is not None:
+        event["correlation_id"] = str(correlation_id)
 
     given = doc.pop("metadata", None)
     metadata: dict[str, object] = dict(given) if type(given) is dict else {}
@@ -135,21 +184,32 @@ def normalize_level(value: str | int) -> str | int:
     """pino's numbers -> names; names pass (validation applies the contract's aliases)."""
     if type(value) is int:
         return PINO_LEVELS.get(value, value)
-    if type(value) is str and value.isdigit():
+    if type(value) is str and value.isdecimal():
         return PINO_LEVELS.get(int(value), value)
     return value
 
 
 def clean_service(name: str) -> str:
     """A service name the contract accepts: characters it does not allow become '_', at most 128."""
-    return _SERVICE_UNSAFE.sub("_", name)[:128]
+    cleaned = _CLEAN_SERVICES.get(name)
+    if cleaned is None:
+        cleaned = _SERVICE_UNSAFE.sub("_", name)[:128]
+        if len(_CLEAN_SERVICES) < _CLEAN_SERVICES_MAX:
+            _CLEAN_SERVICES[name] = cleaned
+    return cleaned
 
 
-def _take(
-    doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...], any_case: bool
-) -> object | None:
+def _take(doc: dict[str, object], group: _Group, present: frozenset[str] | set[str], any_case: bool) -> object | None:
     """Remove and return the first alias present with a usable type; nested objects are copied, not changed."""
-    for alias in aliases:
+    if group.names.isdisjoint(present):
+        return None
+    first = group.aliases[0]
+    value = doc.get(first)
+    if type(value) in group.exact and value != "":
+        del doc[first]
+        return value
+    types = group.types
+    for alias in group.aliases:
         name = alias if alias in doc or not any_case else _any_case(doc, alias)
         value = doc.get(name) if name is not None else None
         if _usable(value, types):
