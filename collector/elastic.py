@@ -64,13 +64,17 @@ def parse_bulk(
     """The bulk request's items in order; MalformedBody or BodyTooLarge for the whole request."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     items: list[BulkItem] = []
+    # Shippers repeat one action line (`{"index":{"_index":"logs"}}`) for every document: each distinct line
+    # is read once per request.
+    actions: dict[bytes, tuple[str, str | None, str | None]] = {}
     position = 0
     while position < len(lines):
-        action, meta = _action(lines[position], position + 1)
+        line = lines[position]
+        known = actions.get(line)
+        if known is None:
+            known = actions[line] = _action(line, position + 1, default_index)
+        action, index, doc_id = known
         position += 1
-        index = meta.get("_index", default_index)
-        doc_id = meta.get("_id")
-        doc_id = None if doc_id is None else str(doc_id)
         if action == "delete":
             item_error = "Lookout keeps events as they arrived; delete actions are not supported"
         elif position >= len(lines):
@@ -80,7 +84,7 @@ def parse_bulk(
             item_error = "Lookout keeps events as they arrived; update actions are not supported" if (
                 action == "update"
             ) else None
-        if type(index) is not str or not index:
+        if not index:
             index, item_error = "", item_error or "index is missing: name it in the URL or the action line"
         if item_error is not None:
             items.append(BulkItem(action, index, doc_id, BadItem(item_error)))
@@ -94,7 +98,8 @@ def parse_bulk(
     return items
 
 
-def _action(line: bytes, number: int) -> tuple[str, dict[str, object]]:
+def _action(line: bytes, number: int, default_index: str | None) -> tuple[str, str | None, str | None]:
+    """The action, its index (None or "" when it names none usable) and its document id."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -109,7 +114,9 @@ def _action(line: bytes, number: int) -> tuple[str, dict[str, object]]:
             f"malformed action/metadata line [{number}], expected field [create], [delete], [index] or [update] "
             f"but found [{str(action)[:50]}]"
         )
-    return action, meta
+    index = meta.get("_index", default_index)
+    doc_id = meta.get("_id")
+    return action, index if type(index) is str else None, None if doc_id is None else str(doc_id)
 
 
 def _event(
@@ -135,6 +142,10 @@ def _event(
     return event
 
 
+# One object for every item's answer: it is only serialized, never changed.
+_SHARDS: Mapping[str, int] = {"total": 1, "successful": 1, "failed": 0}
+
+
 def bulk_response(items: Sequence[BulkItem], errors: Sequence[Mapping[str, object]], took_ms: int) -> dict:
     """Elasticsearch's bulk answer: one entry per action, in order, each with its own status."""
     refused = {int(e["index"]): str(e["error"]) for e in errors}  # type: ignore[call-overload]
@@ -143,16 +154,15 @@ def bulk_response(items: Sequence[BulkItem], errors: Sequence[Mapping[str, objec
         doc_id = item.doc_id
         if doc_id is None and isinstance(item.event, dict):
             doc_id = str(item.event["event_id"])
-        entry: dict[str, object] = {"_index": item.index, "_id": doc_id}
-        reason = refused.get(position)
+        reason = refused.get(position) if refused else None
         if reason is None:
-            entry.update(
-                _version=1, result="created", _shards={"total": 1, "successful": 1, "failed": 0}, _seq_no=position,
-                _primary_term=1, status=201,
-            )
+            entry: dict[str, object] = {
+                "_index": item.index, "_id": doc_id, "_version": 1, "result": "created", "_shards": _SHARDS,
+                "_seq_no": position, "_primary_term": 1, "status": 201,
+            }
         else:
-            kind = "document_parsing_exception"
-            entry.update(status=400, error={"type": kind, "reason": reason})
+            entry = {"_index": item.index, "_id": doc_id, "status": 400,
+                     "error": {"type": "document_parsing_exception", "reason": reason}}
         out.append({item.action: entry})
     return {"took": took_ms, "errors": bool(refused), "items": out}
 
