@@ -33,12 +33,13 @@ from dataclasses import dataclass
 
 from lookout.contract import KINDS, columns_for
 
-# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties).
+# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties and its StdJSONFmt
+# template, omhttp's default body: "fromhost" holds the message's HOSTNAME there).
 MESSAGE = ("message", "msg", "log", "short_message")
 # isodate before date: syslog-ng's DATE is the BSD form without a year.
-TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date")
+TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date", "timereported")
 LEVEL = ("level", "severity", "log.level", "levelname", "priority", "syslogseverity-text")
-INSTANCE = ("instance", "host", "hostname", "host.name")
+INSTANCE = ("instance", "host", "hostname", "host.name", "fromhost")
 SERVICE = ("service", "service.name", "app", "appname", "logger", "app-name", "program", "programname")
 REQUEST_ID = ("request_id", "req.id")
 CORRELATION_ID = ("correlation_id", "trace_id")

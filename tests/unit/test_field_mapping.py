@@ -167,6 +167,25 @@ def test_levels(value: object, expected: object) -> None:
                 "metadata": {"PID": "42", "FACILITY": "cron", "DATE": "Dec  1 10:00:00"},
             },
         ),
+        # rsyslog's StdJSONFmt template (omhttp's default body): the time it was reported, HOSTNAME as fromhost
+        (
+            {
+                "message": " job failed",
+                "fromhost": "box",
+                "facility": "cron",
+                "priority": "err",
+                "timereported": "2025-12-01T10:00:00+00:00",
+                "timegenerated": "2025-12-01T10:00:00.123456+00:00",
+            },
+            {
+                "kind": "log",
+                "level": "err",
+                "message": " job failed",
+                "instance": "box",
+                "timestamp": "2025-12-01T10:00:00+00:00",
+                "metadata": {"facility": "cron", "timegenerated": "2025-12-01T10:00:00.123456+00:00"},
+            },
+        ),
         # an empty value names nothing: the next alias is used and the empty one stays in metadata
         (
             {"service": "", "app": "a", "message": "m"},
