@@ -35,6 +35,17 @@ def test_index_and_create_become_mapped_events_with_the_index_as_service() -> No
     assert items[1].event["service"] == "other" and items[1].event["event_id"] == UUID
 
 
+def test_a_repeated_action_line_gives_each_document_its_own_item() -> None:
+    items = bulk({"index": {"_index": "logs"}}, {"message": "a"}, {"index": {"_index": "logs", "_id": UUID}},
+                 {"message": "b"}, {"index": {"_index": "logs"}}, {"message": "c"}, {"delete": {}}, {"delete": {}})
+    assert [(i.action, i.index, i.doc_id) for i in items] == [
+        ("index", "logs", None), ("index", "logs", UUID), ("index", "logs", None), ("delete", "idx", None),
+        ("delete", "idx", None)]
+    assert [i.event["message"] for i in items[:3]] == ["a", "b", "c"]
+    assert len({i.event["event_id"] for i in items[:3]}) == 3
+    assert all(isinstance(i.event, BadItem) for i in items[3:])
+
+
 def test_a_non_uuid_id_is_kept_in_metadata() -> None:
     (item,) = bulk({"index": {"_id": "abc"}}, {"message": "m"})
     assert item.event["metadata"] == {"_id": "abc"} and item.event["event_id"] != "abc"
