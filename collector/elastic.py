@@ -138,7 +138,8 @@ def _event(
             metadata = event["metadata"]
             assert type(metadata) is dict
             metadata["_id"] = doc_id
-    event.setdefault("event_id", new_event_id())
+    if "event_id" not in event:  # not setdefault: it would draw an id for every document
+        event["event_id"] = new_event_id()
     return event
 
 
