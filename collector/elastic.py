@@ -20,6 +20,7 @@ import orjson
 
 from collector.body import BadItem, BodyTooLarge, MalformedBody
 from collector.field_mapping import map_document
+from collector.packing import IngestResult
 from lookout.contract import new_event_id
 from lookout.contract.fields import FieldError, check_uuid
 
@@ -138,23 +139,28 @@ def _event(
             metadata = event["metadata"]
             assert type(metadata) is dict
             metadata["_id"] = doc_id
-    if "event_id" not in event:  # not setdefault: it would draw an id for every document
-        event["event_id"] = new_event_id()
-    return event
+    return event  # without an id of its own, validation draws one; the answer names it (bulk_response)
 
 
 # One object for every item's answer: it is only serialized, never changed.
 _SHARDS: Mapping[str, int] = {"total": 1, "successful": 1, "failed": 0}
 
 
-def bulk_response(items: Sequence[BulkItem], errors: Sequence[Mapping[str, object]], took_ms: int) -> dict:
-    """Elasticsearch's bulk answer: one entry per action, in order, each with its own status."""
-    refused = {int(e["index"]): str(e["error"]) for e in errors}  # type: ignore[call-overload]
+def bulk_response(items: Sequence[BulkItem], result: IngestResult, took_ms: int) -> dict:
+    """Elasticsearch's bulk answer: one entry per action, in order, each with its own status.
+
+    ``result`` is the intake's for these items, with their event ids kept: an item without an ``_id`` of its
+    own is answered with the id its event was stored under.
+    """
+    refused = {int(e["index"]): str(e["error"]) for e in result.errors}  # type: ignore[call-overload]
+    stored = result.event_ids
     out: list[dict[str, object]] = []
     for position, item in enumerate(items):
         doc_id = item.doc_id
         if doc_id is None and isinstance(item.event, dict):
-            doc_id = str(item.event["event_id"])
+            # Like Elasticsearch, a refused document without an _id is still answered with an id.
+            doc_id = stored[position] or (str(item.event["event_id"]) if "event_id" in item.event
+                                          else new_event_id())
         reason = refused.get(position) if refused else None
         if reason is None:
             entry: dict[str, object] = {
