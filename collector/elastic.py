@@ -20,6 +20,7 @@ import orjson
 
 from collector.body import BadItem, BodyTooLarge, MalformedBody
 from collector.field_mapping import map_document
+from collector.packing import IngestResult
 from lookout.contract import new_event_id
 from lookout.contract.fields import FieldError, check_uuid
 
@@ -64,13 +65,17 @@ def parse_bulk(
     """The bulk request's items in order; MalformedBody or BodyTooLarge for the whole request."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     items: list[BulkItem] = []
+    # Shippers repeat one action line (`{"index":{"_index":"logs"}}`) for every document: each distinct line
+    # is read once per request.
+    actions: dict[bytes, tuple[str, str | None, str | None]] = {}
     position = 0
     while position < len(lines):
-        action, meta = _action(lines[position], position + 1)
+        line = lines[position]
+        known = actions.get(line)
+        if known is None:
+            known = actions[line] = _action(line, position + 1, default_index)
+        action, index, doc_id = known
         position += 1
-        index = meta.get("_index", default_index)
-        doc_id = meta.get("_id")
-        doc_id = None if doc_id is None else str(doc_id)
         if action == "delete":
             item_error = "Lookout keeps events as they arrived; delete actions are not supported"
         elif position >= len(lines):
@@ -80,7 +85,7 @@ def parse_bulk(
             item_error = "Lookout keeps events as they arrived; update actions are not supported" if (
                 action == "update"
             ) else None
-        if type(index) is not str or not index:
+        if not index:
             index, item_error = "", item_error or "index is missing: name it in the URL or the action line"
         if item_error is not None:
             items.append(BulkItem(action, index, doc_id, BadItem(item_error)))
@@ -94,7 +99,8 @@ def parse_bulk(
     return items
 
 
-def _action(line: bytes, number: int) -> tuple[str, dict[str, object]]:
+def _action(line: bytes, number: int, default_index: str | None) -> tuple[str, str | None, str | None]:
+    """The action, its index (None or "" when it names none usable) and its document id."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -109,7 +115,9 @@ def _action(line: bytes, number: int) -> tuple[str, dict[str, object]]:
             f"malformed action/metadata line [{number}], expected field [create], [delete], [index] or [update] "
             f"but found [{str(action)[:50]}]"
         )
-    return action, meta
+    index = meta.get("_index", default_index)
+    doc_id = meta.get("_id")
+    return action, index if type(index) is str else None, None if doc_id is None else str(doc_id)
 
 
 def _event(
@@ -131,28 +139,37 @@ def _event(
             metadata = event["metadata"]
             assert type(metadata) is dict
             metadata["_id"] = doc_id
-    event.setdefault("event_id", new_event_id())
-    return event
+    return event  # without an id of its own, validation draws one; the answer names it (bulk_response)
 
 
-def bulk_response(items: Sequence[BulkItem], errors: Sequence[Mapping[str, object]], took_ms: int) -> dict:
-    """Elasticsearch's bulk answer: one entry per action, in order, each with its own status."""
-    refused = {int(e["index"]): str(e["error"]) for e in errors}  # type: ignore[call-overload]
+# One object for every item's answer: it is only serialized, never changed.
+_SHARDS: Mapping[str, int] = {"total": 1, "successful": 1, "failed": 0}
+
+
+def bulk_response(items: Sequence[BulkItem], result: IngestResult, took_ms: int) -> dict:
+    """Elasticsearch's bulk answer: one entry per action, in order, each with its own status.
+
+    ``result`` is the intake's for these items, with their event ids kept: an item without an ``_id`` of its
+    own is answered with the id its event was stored under.
+    """
+    refused = {int(e["index"]): str(e["error"]) for e in result.errors}  # type: ignore[call-overload]
+    stored = result.event_ids
     out: list[dict[str, object]] = []
     for position, item in enumerate(items):
         doc_id = item.doc_id
         if doc_id is None and isinstance(item.event, dict):
-            doc_id = str(item.event["event_id"])
-        entry: dict[str, object] = {"_index": item.index, "_id": doc_id}
-        reason = refused.get(position)
+            # Like Elasticsearch, a refused document without an _id is still answered with an id.
+            doc_id = stored[position] or (str(item.event["event_id"]) if "event_id" in item.event
+                                          else new_event_id())
+        reason = refused.get(position) if refused else None
         if reason is None:
-            entry.update(
-                _version=1, result="created", _shards={"total": 1, "successful": 1, "failed": 0}, _seq_no=position,
-                _primary_term=1, status=201,
-            )
+            entry: dict[str, object] = {
+                "_index": item.index, "_id": doc_id, "_version": 1, "result": "created", "_shards": _SHARDS,
+                "_seq_no": position, "_primary_term": 1, "status": 201,
+            }
         else:
-            kind = "document_parsing_exception"
-            entry.update(status=400, error={"type": kind, "reason": reason})
+            entry = {"_index": item.index, "_id": doc_id, "status": 400,
+                     "error": {"type": "document_parsing_exception", "reason": reason}}
         out.append({item.action: entry})
     return {"took": took_ms, "errors": bool(refused), "items": out}
 

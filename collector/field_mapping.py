@@ -29,15 +29,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from lookout.contract import KINDS, columns_for
 
-# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties).
+# The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties and its StdJSONFmt
+# template, omhttp's default body: "fromhost" holds the message's HOSTNAME there).
 MESSAGE = ("message", "msg", "log", "short_message")
 # isodate before date: syslog-ng's DATE is the BSD form without a year.
-TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date")
+TIMESTAMP = ("timestamp", "@timestamp", "isodate", "time", "ts", "date", "timereported")
 LEVEL = ("level", "severity", "log.level", "levelname", "priority", "syslogseverity-text")
-INSTANCE = ("instance", "host", "hostname", "host.name")
+INSTANCE = ("instance", "host", "hostname", "host.name", "fromhost")
 SERVICE = ("service", "service.name", "app", "appname", "logger", "app-name", "program", "programname")
 REQUEST_ID = ("request_id", "req.id")
 CORRELATION_ID = ("correlation_id", "trace_id")
@@ -54,6 +56,43 @@ _COLUMNS: Mapping[str, frozenset[str]] = {kind: frozenset(columns_for(kind)) - {
 _SECONDS_BELOW, _MILLIS_BELOW, _MICROS_BELOW = 1e11, 1e14, 1e17
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One contract name, the aliases that fill it in order, and what a usable value's type is."""
+
+    aliases: tuple[str, ...]
+    types: tuple[type, ...]
+    # The names an alias reads first: the flat names and the heads of the nested ones ("log" of "log.level").
+    # A group none of whose names is in the document is passed over without a look-up per alias.
+    names: frozenset[str]
+    # The types without their subclasses (bool is an int), for the look-up of the first name.
+    exact: frozenset[type]
+
+
+def _group(aliases: tuple[str, ...], types: tuple[type, ...]) -> _Group:
+    return _Group(aliases, types, frozenset(a.partition(".")[0] for a in aliases) | frozenset(aliases),
+                  frozenset(types))
+
+
+_MESSAGE = _group(MESSAGE, (str,))
+_TIMESTAMP = _group(TIMESTAMP, (str, int, float))
+_LEVEL = _group(LEVEL, (str, int))
+_INSTANCE = _group(INSTANCE, (str,))
+_SERVICE = _group(SERVICE, (str,))
+_REQUEST_ID = _group(REQUEST_ID, (str, int))
+_CORRELATION_ID = _group(CORRELATION_ID, (str, int))
+_GROUPS = (_MESSAGE, _TIMESTAMP, _LEVEL, _INSTANCE, _SERVICE, _REQUEST_ID, _CORRELATION_ID)  # in reading order
+_ALIAS_NAMES = frozenset().union(*(group.names for group in _GROUPS))
+# _shape's answers per tuple of a document's names, in order. Bounded, since the names come from clients.
+_Shape = tuple[bool, tuple[tuple[int, _Group], ...]]
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+_SHAPES_MAX = 1024
+# clean_service's answers for the service names seen lately: a busy route sees a handful, each a regex
+# substitution otherwise. Bounded, since the names come from clients.
+_CLEAN_SERVICES: dict[str, str] = {}
+_CLEAN_SERVICES_MAX = 1024
+
+
 def map_document(
     document: Mapping[str, object],
     *,
@@ -63,8 +102,14 @@ def map_document(
 ) -> dict[str, object]:
     """A raw event for :func:`lookout.contract.validate_event` built from a foreign log document."""
     doc = dict(document)
-    # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
-    any_case = not "".join(doc).islower()  # one C call; a document with no cased letter at all scans
+    # A shipper sends the same names in every record: what they say about the aliases is worked out once.
+    shape = tuple(doc)
+    known = _SHAPES.get(shape)
+    if known is None:
+        known = _shape(shape)
+        if len(_SHAPES) < _SHAPES_MAX:
+            _SHAPES[shape] = known
+    any_case, groups = known
     kind = doc.get("kind")
     if type(kind) is str and kind.lower() in _COLUMNS:
         kind = kind.lower()
@@ -73,25 +118,41 @@ def map_document(
         kind = default_kind  # another tool's own "kind" (Kubernetes' "Pod"...) stays in metadata
     event: dict[str, object] = {"kind": kind}
 
-    message = _take(doc, MESSAGE, str, any_case)
+    found: list[object | None] = [None] * len(_GROUPS)
+    for position, group in groups:  # one loop rather than a call per name: the calls were a tenth of the mapping
+        # A value under the group's first name, of one of its exact types, is what the walk would take first.
+        first = group.aliases[0]
+        value = doc.get(first)
+        if type(value) in group.exact and value != "":
+            del doc[first]
+            found[position] = value
+        else:
+            found[position] = _take(doc, group, any_case)
+    message, timestamp, level, instance, service, request_id, correlation_id = found
     if message is not None:
         event["message"] = message
-    timestamp = _take(doc, TIMESTAMP, (str, int, float), any_case)
-    event["timestamp"] = received_ms if timestamp is None else normalize_timestamp(timestamp)
-    level = _take(doc, LEVEL, (str, int), any_case)
-    event["level"] = DEFAULT_LEVEL if level is None else normalize_level(level)
-    instance = _take(doc, INSTANCE, str, any_case)
+    if timestamp is None:
+        event["timestamp"] = received_ms
+    elif type(timestamp) is int and _SECONDS_BELOW <= timestamp < _MILLIS_BELOW:
+        event["timestamp"] = timestamp  # already epoch milliseconds, as most shippers send it
+    else:
+        event["timestamp"] = normalize_timestamp(timestamp)  # type: ignore[arg-type]
+    if level is None:
+        event["level"] = DEFAULT_LEVEL
+    elif type(level) is str and not level.isdecimal():
+        event["level"] = level
+    else:
+        event["level"] = normalize_level(level)  # type: ignore[arg-type]
     if instance is not None:
         event["instance"] = instance
-    service = _take(doc, SERVICE, str, any_case)
     if service is None:
         service = fallback_service
     if service is not None:
-        event["service"] = clean_service(service)
-    for target, aliases in (("request_id", REQUEST_ID), ("correlation_id", CORRELATION_ID)):
-        value = _take(doc, aliases, (str, int), any_case)
-        if value is not None:
-            event[target] = str(value)
+        event["service"] = clean_service(service)  # type: ignore[arg-type]
+    if request_id is not None:
+        event["request_id"] = str(request_id)
+    if correlation_id is not None:
+        event["correlation_id"] = str(correlation_id)
 
     given = doc.pop("metadata", None)
     metadata: dict[str, object] = dict(given) if type(given) is dict else {}
@@ -105,6 +166,15 @@ def map_document(
             metadata[name] = value
     event["metadata"] = metadata
     return event
+
+
+def _shape(names: tuple[str, ...]) -> _Shape:
+    """Whether names must be looked up in any case, and the groups to read (with their place in _GROUPS)."""
+    # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
+    any_case = not "".join(names).islower()  # one C call; a document with no cased letter at all scans
+    # In any case every group is read; otherwise only the groups with a name in the document are.
+    present = _ALIAS_NAMES if any_case else _ALIAS_NAMES.intersection(names)
+    return any_case, tuple((n, group) for n, group in enumerate(_GROUPS) if not group.names.isdisjoint(present))
 
 
 def normalize_timestamp(value: str | int | float) -> str | int | float:
@@ -135,21 +205,25 @@ def normalize_level(value: str | int) -> str | int:
     """pino's numbers -> names; names pass (validation applies the contract's aliases)."""
     if type(value) is int:
         return PINO_LEVELS.get(value, value)
-    if type(value) is str and value.isdigit():
+    if type(value) is str and value.isdecimal():
         return PINO_LEVELS.get(int(value), value)
     return value
 
 
 def clean_service(name: str) -> str:
     """A service name the contract accepts: characters it does not allow become '_', at most 128."""
-    return _SERVICE_UNSAFE.sub("_", name)[:128]
+    cleaned = _CLEAN_SERVICES.get(name)
+    if cleaned is None:
+        cleaned = _SERVICE_UNSAFE.sub("_", name)[:128]
+        if len(_CLEAN_SERVICES) < _CLEAN_SERVICES_MAX:
+            _CLEAN_SERVICES[name] = cleaned
+    return cleaned
 
 
-def _take(
-    doc: dict[str, object], aliases: tuple[str, ...], types: type | tuple[type, ...], any_case: bool
-) -> object | None:
+def _take(doc: dict[str, object], group: _Group, any_case: bool) -> object | None:
     """Remove and return the first alias present with a usable type; nested objects are copied, not changed."""
-    for alias in aliases:
+    types = group.types
+    for alias in group.aliases:
         name = alias if alias in doc or not any_case else _any_case(doc, alias)
         value = doc.get(name) if name is not None else None
         if _usable(value, types):

@@ -227,14 +227,18 @@ class Origin:
     request_id: str | None = None
 
 
-def accept(items: Sequence[object], principal: Principal) -> Accepted:
-    """Validate, rate-limit and produce; the accepted events are durable in Kafka when this returns."""
+def accept(items: Sequence[object], principal: Principal, *, keep_ids: bool = False) -> Accepted:
+    """Validate, rate-limit and produce; the accepted events are durable in Kafka when this returns.
+
+    ``keep_ids``: the result names each accepted item's event id (packing.IngestResult.event_ids).
+    """
     origin = Origin(request.remote_addr or "", request.path, g.get("request_id"))
-    return admit(items, principal, settings(), services(), origin)
+    return admit(items, principal, settings(), services(), origin, keep_ids=keep_ids)
 
 
 def admit(
-    items: Sequence[object], principal: Principal, config: Settings, svc: CollectorServices, origin: Origin
+    items: Sequence[object], principal: Principal, config: Settings, svc: CollectorServices, origin: Origin,
+    *, keep_ids: bool = False,
 ) -> Accepted:
     """:func:`accept` for callers outside a Flask request (the syslog listener), with their own services."""
     result = packing.build_records(
@@ -243,6 +247,7 @@ def admit(
         may_send=principal.may_send,
         topic_for=config.topic,
         max_event_bytes=config.max_event_bytes,
+        keep_ids=keep_ids,
     )
     for reason, count in result.rejected_by_reason.items():
         prometheus.EVENTS_REJECTED.labels(reason).inc(count)

@@ -27,6 +27,9 @@ class IngestResult:
     accepted_by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: list[dict[str, object]] = field(default_factory=list)
     rejected_by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Per item, the id of the event accepted from it (None: refused); only when asked (keep_ids), for
+    # answers that name what was stored (Elasticsearch's _bulk).
+    event_ids: list[str | None] = field(default_factory=list)
 
     def reject(self, index: int, reason: str, message: str) -> None:
         self.errors.append({"index": index, "error": message})
@@ -47,8 +50,12 @@ def build_records(
     may_send: Callable[[str], bool],
     topic_for: Callable[[str], str],
     max_event_bytes: int,
+    keep_ids: bool = False,
 ) -> IngestResult:
     result = IngestResult()
+    ids: list[str | None] | None = None
+    if keep_ids:
+        ids = result.event_ids = [None] * len(items)
     groups: dict[tuple[str, str], list[bytes]] = {}
     allowed: dict[str, bool] = {}  # may_send per kind: asked once per request, not once per event
     dumps = orjson.dumps
@@ -74,6 +81,8 @@ def build_records(
                 index, "too_large", f"event is {len(encoded)} bytes, more than the limit of {max_event_bytes}"
             )
             continue
+        if ids is not None:
+            ids[index] = event.event_id
         group_key = (kind, event.service)
         group = groups.get(group_key)
         if group is None:

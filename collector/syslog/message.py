@@ -40,8 +40,11 @@ _TAG = re.compile(r"([^\s:\[]{1,128})(?:\[([^\]\s]{1,128})\])?:(?: |$)")
 _CLOCK_SKEW = timedelta(days=1)  # a sender's clock slightly ahead must not make its line a year old
 _SD_NAME = re.compile(r'[^\s=\]"]{1,32}')
 # A PARAM-VALUE runs to the first quote not escaped; \" \\ \] are its escapes (another backslash is kept).
-_SD_PARAM = re.compile(r' ([^\s=\]"]{1,32})="((?:[^"\\]|\\.)*)"')
-_SD_ELEMENT = re.compile(r'\[([^\s=\]"]{1,32})((?: [^\s=\]"]{1,32}="(?:[^"\\]|\\.)*")*)\]')
+# Written as runs of plain characters between escapes, possessive: an alternation per character
+# ((?:[^"\\]|\\.)*) made the element match two thirds of the parser's time.
+_SD_VALUE = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_SD_PARAM = re.compile(rf' ([^\s=\]"]{{1,32}}+)="({_SD_VALUE})"')
+_SD_ELEMENT = re.compile(rf'\[([^\s=\]"]{{1,32}}+)((?: [^\s=\]"]{{1,32}}+="{_SD_VALUE}")*+)\]')
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
 
@@ -126,9 +129,7 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, object]], str]:
         if element is None:
             _explain(text, position)
         params: dict[str, object] = {}
-        for name, value in _SD_PARAM.findall(element.group(2)):  # type: ignore[union-attr]
-            if "\\" in value:
-                value = _SD_ESCAPE.sub(r"\1", value)
+        for name, value in _params(element.group(2)):  # type: ignore[union-attr]
             previous = params.get(name)
             if previous is None:
                 params[name] = value
@@ -141,6 +142,16 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, object]], str]:
     if position < len(text) and text[position] != " ":
         raise SyslogError(f"expected a space after the structured data at character {position + 1}")
     return elements, text[position + 1:]
+
+
+def _params(text: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of an element's parameters, already matched by _SD_ELEMENT."""
+    if "\\" in text:
+        return [(name, _SD_ESCAPE.sub(r"\1", value) if "\\" in value else value)
+                for name, value in _SD_PARAM.findall(text)]
+    # Without escapes no value holds a quote, so the quotes split ' name="value"' pairs exactly.
+    parts = text.split('"')
+    return [(parts[i][1:-1], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
 
 
 def _explain(text: str, position: int) -> None:

@@ -26,10 +26,11 @@ DOCUMENT_KEYS = st.sampled_from(["@timestamp", "timestamp", "message", "msg", "l
 DOCUMENTS = st.dictionaries(DOCUMENT_KEYS, json_values(max_leaves=4), max_size=6)
 
 
-def validate(items: list[object]) -> None:
+def validate(items: list[object]) -> packing.IngestResult:
     result = packing.build_records(items, now_ms=NOW_MS, may_send=lambda _kind: True, topic_for=lambda kind: kind,
-                                   max_event_bytes=LIMITS.max_event_bytes)
+                                   max_event_bytes=LIMITS.max_event_bytes, keep_ids=True)
     assert result.accepted + result.rejected == len(items)
+    return result
 
 
 def refused(exc: BodyError) -> None:
@@ -55,8 +56,7 @@ def test_elastic_bulk(lines: list[bytes], index: str | None) -> None:
     except BodyError as exc:
         refused(exc)
         return
-    validate([item.event for item in items])
-    answer = elastic.bulk_response(items, [], 1)
+    answer = elastic.bulk_response(items, validate([item.event for item in items]), 1)
     assert len(answer["items"]) == len(items)
 
 

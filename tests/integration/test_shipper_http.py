@@ -1,10 +1,11 @@
 """``POST /v1/json[/<service>]`` end to end: Debian's syslog-ng with its ``http()`` destination forwarding a
 line written to a file, winston's built-in Http transport, and the request bodies of Vector's ``http`` sink
-and Fluent Bit's ``http`` output (neither installs here) in the shapes their documentation shows -> Kafka
--> pipeline -> ``GET /api/v1/logs``."""
+and Fluent Bit's ``http`` output and rsyslog's ``omhttp`` (none of them installs here) in the shapes their
+documentation and source show -> Kafka -> pipeline -> ``GET /api/v1/logs``."""
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import shutil
 import subprocess
@@ -210,6 +211,83 @@ def test_fluent_bit_default_msgpack(collector_url, dashboards_url, ingest_key, q
     assert all(row["timestamp"].endswith(".250Z") for row in rows)
     r = _post(collector_url, ingest_key, b"\xc1", "/v1/json", **{"Content-Type": "application/msgpack"})
     assert r.status_code == 400 and "MessagePack" in r.json()["error"]
+
+
+# rsyslog's StdJSONFmt, omhttp's default template, as rsyslog's source defines it (template_StdJSONFmt); the test
+# checks that Debian's rsyslogd carries this text before filling in one message's properties.
+RSYSLOG_STD_JSON_FMT = (
+    '{"message":"%msg:::json%","fromhost":"%HOSTNAME:::json%","facility":"%syslogfacility-text%",'
+    '"priority":"%syslogpriority-text%","timereported":"%timereported:::date-rfc3339%",'
+    '"timegenerated":"%timegenerated:::date-rfc3339%"}'
+)
+RSYSLOGD = Path.home() / ".cache/lookout/rsyslog/usr/sbin/rsyslogd"
+
+
+def _std_json_fmt(msg: str, hostname: str, severity: str, reported: str, generated: str) -> bytes:
+    """One message through StdJSONFmt. The values hold nothing the template's json option would escape, so
+    substituting them is what rsyslog writes."""
+    properties = {"%msg:::json%": msg, "%HOSTNAME:::json%": hostname, "%syslogfacility-text%": "local0",
+                  "%syslogpriority-text%": severity, "%timereported:::date-rfc3339%": reported,
+                  "%timegenerated:::date-rfc3339%": generated}
+    text = RSYSLOG_STD_JSON_FMT
+    for placeholder, value in properties.items():
+        assert orjson.dumps(value).decode() == f'"{value}"'
+        text = text.replace(placeholder, value)
+    return text.encode()
+
+
+def _libfastjson_array(messages: list[bytes]) -> bytes:
+    """omhttp's serializeBatchJsonArray with Debian's libfastjson (rsyslog's dependency): each message parsed
+    by fjson_tokener_parse, added to an array, written by fjson_object_to_json_string_ext(FJSON_TO_STRING_PLAIN)."""
+    lib = ctypes.CDLL("libfastjson.so.4")
+    lib.fjson_tokener_parse.restype = lib.fjson_object_new_array.restype = ctypes.c_void_p
+    lib.fjson_tokener_parse.argtypes = [ctypes.c_char_p]
+    lib.fjson_object_array_add.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.fjson_object_to_json_string_ext.restype = ctypes.c_char_p
+    lib.fjson_object_to_json_string_ext.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.fjson_object_put.argtypes = [ctypes.c_void_p]
+    array = lib.fjson_object_new_array()
+    try:
+        for message in messages:
+            parsed = lib.fjson_tokener_parse(message)
+            assert parsed, message
+            assert lib.fjson_object_array_add(array, parsed) == 0
+        return bytes(lib.fjson_object_to_json_string_ext(array, 0))
+    finally:
+        lib.fjson_object_put(array)
+
+
+def test_rsyslog_omhttp_documented_bodies(collector_url, dashboards_url, ingest_key, query_key):
+    """rsyslog's omhttp is not in Debian 12, so its three JSON request shapes are reproduced: batch off (the
+    default: one StdJSONFmt body per request), batch.format="jsonarray" (libfastjson's array) and the default
+    batch.format="newline" (messages joined by LF, no final LF), each with the Content-Type omhttp sets and the
+    key as httpheaderkey="Authorization" httpheadervalue="Bearer ..." sends it."""
+    assert RSYSLOGD.is_file(), "scripts/bootstrap unpacks Debian's rsyslog into ~/.cache/lookout/rsyslog"
+    assert b'"' + RSYSLOG_STD_JSON_FMT.replace('"', '\\"').encode() + b'"' in RSYSLOGD.read_bytes()
+    marker = uuid.uuid4().hex[:10]
+    now = time.time()
+    reported = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now))
+    generated = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".123456+00:00"
+    messages = {mode: [_std_json_fmt(f" {mode} {n} {marker}", "rs-host", "warning", reported, generated)
+                       for n in range(2)]
+                for mode in ("single", "jsonarray", "newline")}
+    json_type, auth = "application/json; charset=utf-8", f"Bearer {ingest_key}"
+    requests_sent = [(body, json_type) for body in messages["single"]] + [
+        (_libfastjson_array(messages["jsonarray"]), json_type), (b"\n".join(messages["newline"]), "text/plain")]
+    assert requests_sent[2][0] == b"[" + b",".join(messages["jsonarray"]) + b"]"  # nothing in them to re-escape
+    for body, content_type in requests_sent:
+        r = _post(collector_url, None, body, "/v1/json/rsyslog-app",
+                  **{"Content-Type": content_type, "Authorization": auth})  # its "Expect:" drops curl's header
+        assert r.status_code == 200, r.text
+        assert r.json()["rejected"] == 0, r.text
+    rows = eventually(lambda: len(found := _logs(dashboards_url, query_key, service="rsyslog-app", q=marker)) == 6
+                      and found, timeout_s=30)
+    assert sorted(row["message"].strip() for row in rows) == sorted(
+        f"{mode} {n} {marker}" for mode in messages for n in range(2))
+    assert {row["instance"] for row in rows} == {"rs-host"}
+    assert {row["level"] for row in rows} == {"warn"}
+    assert {row["timestamp"][:19] for row in rows} == {reported[:19]}
+    assert rows[0]["metadata"] == {"facility": "local0", "timegenerated": generated}
 
 
 def test_bad_records_are_refused_alone_with_a_200(collector_url, ingest_key):

@@ -10,7 +10,10 @@ import pytest
 
 from collector.body import BadItem, BodyTooLarge, MalformedBody
 from collector.elastic import bulk_response, error_body, parse_bulk
+from collector.packing import build_records
 from collector.presented_key import presented_key
+from lookout.contract.fields import check_uuid
+from lookout.records import decode_events
 
 NOW_MS = 1_764_583_200_000
 UUID = "0b6a4a0e-6a55-4d0e-9b43-0d3c7c1c6f11"
@@ -35,9 +38,20 @@ def test_index_and_create_become_mapped_events_with_the_index_as_service() -> No
     assert items[1].event["service"] == "other" and items[1].event["event_id"] == UUID
 
 
+def test_a_repeated_action_line_gives_each_document_its_own_item() -> None:
+    items = bulk({"index": {"_index": "logs"}}, {"message": "a"}, {"index": {"_index": "logs", "_id": UUID}},
+                 {"message": "b"}, {"index": {"_index": "logs"}}, {"message": "c"}, {"delete": {}}, {"delete": {}})
+    assert [(i.action, i.index, i.doc_id) for i in items] == [
+        ("index", "logs", None), ("index", "logs", UUID), ("index", "logs", None), ("delete", "idx", None),
+        ("delete", "idx", None)]
+    assert [i.event["message"] for i in items[:3]] == ["a", "b", "c"]
+    assert [i.event.get("event_id") for i in items[:3]] == [None, UUID, None]  # validation draws the others
+    assert all(isinstance(i.event, BadItem) for i in items[3:])
+
+
 def test_a_non_uuid_id_is_kept_in_metadata() -> None:
     (item,) = bulk({"index": {"_id": "abc"}}, {"message": "m"})
-    assert item.event["metadata"] == {"_id": "abc"} and item.event["event_id"] != "abc"
+    assert item.event["metadata"] == {"_id": "abc"} and "event_id" not in item.event
 
 
 def test_per_item_refusals_keep_their_slot() -> None:
@@ -83,8 +97,11 @@ def test_too_many_actions_is_413() -> None:
 
 
 def test_bulk_response_has_one_entry_per_action_in_order() -> None:
-    items = bulk({"index": {"_id": UUID}}, {"message": "a"}, {"delete": {"_id": "d"}})
-    answer = bulk_response(items, [{"index": 1, "error": "no deletes"}], took_ms=3)
+    items = bulk({"index": {"_id": UUID}}, {"message": "a"}, {"delete": {"_id": "d"}}, {"index": {}},
+                 {"message": "b"}, {"index": {}}, {"msg": 1})
+    result = build_records([item.event for item in items], now_ms=NOW_MS, may_send=lambda _kind: True,
+                           topic_for=str, max_event_bytes=10_000, keep_ids=True)
+    answer = bulk_response(items, result, took_ms=3)
     assert answer["took"] == 3 and answer["errors"] is True
     assert answer["items"][0]["index"]["status"] == 201 and answer["items"][0]["index"]["_id"] == UUID
     assert answer["items"][1] == {
@@ -92,9 +109,15 @@ def test_bulk_response_has_one_entry_per_action_in_order() -> None:
             "_index": "idx",
             "_id": "d",
             "status": 400,
-            "error": {"type": "document_parsing_exception", "reason": "no deletes"},
+            "error": {"type": "document_parsing_exception", "reason": items[1].event.reason},
         }
     }
+    # Without an _id of its own, a document is answered with the id it was stored under.
+    stored = {event["event_id"]: event["message"] for record in result.records for event in decode_events(record.value)}
+    assert stored[answer["items"][2]["index"]["_id"]] == "b" and answer["items"][2]["index"]["status"] == 201
+    refused = answer["items"][3]["index"]
+    assert refused["status"] == 400 and "message" in refused["error"]["reason"]
+    assert check_uuid(refused["_id"]) not in stored  # an id all the same, as Elasticsearch gives one
 
 
 def test_error_body_shape() -> None:

@@ -46,6 +46,7 @@ def test_timestamps(value: object, expected: object) -> None:
         ("30", "info"),
         ("WARNING", "WARNING"),
         (35, 35),
+        ("\u00b2", "\u00b2"),  # a digit int() does not read ("2" superscript) is a name, left for validation
     ],
 )
 def test_levels(value: object, expected: object) -> None:
@@ -164,6 +165,25 @@ def test_levels(value: object, expected: object) -> None:
                 "instance": "box",
                 "timestamp": "2025-12-01T10:00:00+00:00",
                 "metadata": {"PID": "42", "FACILITY": "cron", "DATE": "Dec  1 10:00:00"},
+            },
+        ),
+        # rsyslog's StdJSONFmt template (omhttp's default body): the time it was reported, HOSTNAME as fromhost
+        (
+            {
+                "message": " job failed",
+                "fromhost": "box",
+                "facility": "cron",
+                "priority": "err",
+                "timereported": "2025-12-01T10:00:00+00:00",
+                "timegenerated": "2025-12-01T10:00:00.123456+00:00",
+            },
+            {
+                "kind": "log",
+                "level": "err",
+                "message": " job failed",
+                "instance": "box",
+                "timestamp": "2025-12-01T10:00:00+00:00",
+                "metadata": {"facility": "cron", "timegenerated": "2025-12-01T10:00:00.123456+00:00"},
             },
         ),
         # an empty value names nothing: the next alias is used and the empty one stays in metadata

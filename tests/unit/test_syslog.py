@@ -83,6 +83,19 @@ def _ms(*parts: int) -> int:
             },
             None,
         ),
+        # no escapes (parameters split at the quotes): "]", "=" and spaces inside values, an empty value, two elements
+        (
+            '<14>1 - - - - - [x@1 a="1] 2" b="" c="k=v"][y@2 a="z"] hi',
+            {
+                "message": "hi",
+                "level": "info",
+                "metadata": {
+                    "syslog": {"facility": "user", "severity": "info"},
+                    "sd": {"x@1": {"a": "1] 2", "b": "", "c": "k=v"}, "y@2": {"a": "z"}},
+                },
+            },
+            None,
+        ),
         # RFC 3164 section 5.4 example 1: BSD time in the latest year not after receipt
         (
             "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
