@@ -14,6 +14,8 @@ from lookout.settings import Settings
 from pipeline.sinks import ClickHouseSink
 from tests.integration.conftest import eventually
 from warehouse import clickhouse
+from warehouse.queries import overview
+from warehouse.queries.overview import Scope
 from warehouse.queries.timeseries import SeriesQuery, api_series, log_volume
 from warehouse.rollup_refresh import refresh
 from warehouse.tables import TABLES
@@ -164,4 +166,74 @@ def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node
 
     # Marked minutes are taken 10 s after the insert that marked them (warehouse/rollup_refresh.py).
     assert eventually(lambda: rolled_up() == 7, timeout_s=40, interval_s=0.5)
+    client.close()
+
+
+def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(settings, node):
+    """Two ended hours of api_metric events, stored as a re-delivery cut differently stores them: the hourly
+    rollup holds the minute rollup's sums hour by hour (and the raw sizes), a second re-delivery changes
+    neither, and a day's panel reading whole hours from it counts every request once."""
+    service = f"hourly-{uuid.uuid4().hex[:6]}"
+    hour = (int(time.time()) // 3600 - 3) * 3600_000  # the start of an hour that ended two hours ago
+    events = [
+        orjson.dumps(
+            {
+                "kind": "api_metric",
+                "event_id": str(uuid.uuid4()),
+                "ts": hour + (i % 2) * 3600_000 + i * 61_000,  # two hours, many minutes each
+                "service": service,
+                "endpoint": "/pay",
+                "method": "POST",
+                "status_code": 500 if i % 7 == 0 else 200,
+                "response_time_ms": float(i % 40) + 0.5,
+                "request_size_bytes": 100 + i,
+                **({"response_size_bytes": 1000 + i} if i % 3 else {}),
+            }
+        )
+        for i in range(50)
+    ]
+    client = clickhouse.connect(settings.clickhouse_dsn)
+    by_hour = (
+        "SELECT hour, sum(requests), sum(errors), sum(latency_sum_ms), max(latency_max_ms), "
+        "sum(request_size_sum), sum(response_size_sum), sum(response_size_count), max(request_size_max) "
+        "FROM api_metrics_1h FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    by_minute = (
+        "SELECT toStartOfHour(minute) AS hour, sum(requests), sum(errors), sum(latency_sum_ms), max(latency_max_ms) "
+        "FROM api_metrics_1m FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    raw_sizes = (
+        "SELECT toStartOfHour(timestamp) AS hour, sum(request_size_bytes), sum(response_size_bytes), "
+        "count(response_size_bytes), max(request_size_bytes) FROM api_metrics FINAL WHERE service = {s:String} "
+        "GROUP BY hour ORDER BY hour"
+    )
+    day = Scope(datetime.fromtimestamp(hour / 1000, UTC) - timedelta(hours=20), datetime.now(UTC), service=service)
+
+    def requests_in_day() -> int:
+        return int(overview.frame(client, overview.build_requests(day))["request_count"].sum())
+
+    assert write_redelivered(settings, "api_metric", events, service) > len(events)
+    assert requests_in_day() == 50  # whatever the job has rolled up so far
+    refresh(client, settle_s=0)
+    hourly = client.query(by_hour, parameters={"s": service}).result_rows
+    minutely = client.query(by_minute, parameters={"s": service}).result_rows
+    sizes = client.query(raw_sizes, parameters={"s": service}).result_rows
+    assert [row[0].timestamp() * 1000 for row in hourly] == [hour, hour + 3600_000]
+    assert [row[1] for row in hourly] == [25, 25]
+    assert [row[:3] for row in hourly] == [row[:3] for row in minutely]
+    for ours, theirs in zip(hourly, minutely, strict=True):
+        assert ours[3] == pytest.approx(theirs[3]) and ours[4] == theirs[4]
+    assert [row[5:] for row in hourly] == [row[1:] for row in sizes]
+    assert requests_in_day() == 50
+
+    write_redelivered(settings, "api_metric", events, f"{service}-again")  # other tokens: stored again
+    refresh(client, settle_s=0)
+    assert client.query(by_hour, parameters={"s": service}).result_rows == hourly
+    assert requests_in_day() == 50
+    rolled = client.query(
+        "SELECT uniqExact(hour) FROM api_metrics_1h FINAL WHERE service = {s:String} "
+        "AND hour + toIntervalHour(1) <= (SELECT max(processed_until) FROM rollup_hour_progress)",
+        parameters={"s": service},
+    ).result_rows[0][0]
+    assert rolled == 2  # both hours ended, so the panel took them from the hourly rollup
     client.close()

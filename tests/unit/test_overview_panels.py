@@ -24,11 +24,29 @@ def scope(minutes: int = 5, **filters: str) -> Scope:
 
 @pytest.mark.parametrize(
     ("span", "step"),
-    [(timedelta(minutes=15), 60), (timedelta(hours=1), 60), (timedelta(hours=24), 900), (timedelta(days=7), 7200)],
+    [
+        (timedelta(minutes=15), 60),
+        (timedelta(hours=1), 60),
+        (timedelta(hours=12), 600),
+        (timedelta(hours=24), 3600),  # a day or more: whole hours, so the hourly rollups answer
+        (timedelta(days=7), 7200),
+    ],
 )
 def test_steps_stay_readable_and_never_below_a_minute(span, step):
     assert Scope(NOW - span, NOW).step_s == step
     assert span.total_seconds() / step <= queries.MAX_POINTS
+    assert Scope(NOW - span, NOW).hourly == (span >= timedelta(days=1))
+
+
+def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_minutes():
+    day, sql_short = Scope(NOW - timedelta(days=1), NOW, service="pay"), queries.build_requests(scope(60))[0]
+    sql, params = queries.build_requests(day)
+    assert "api_metrics_1h FINAL" in sql and "api_metrics_1m FINAL" in sql and "rollup_hour_progress" in sql
+    assert "api_metrics_1h" not in sql_short
+    assert params["step"] == 3600 and sql.count("service = {service:String}") >= 3
+    sizes, _ = queries.build_sizes(day)
+    assert "api_metrics_1h FINAL" in sizes and "api_metrics FINAL" in sizes and "api_metrics_1m" not in sizes
+    assert "sum(request_size_bytes)" in queries.build_sizes(scope(60))[0]
 
 
 def test_user_values_travel_as_parameters_never_as_sql():

@@ -2,11 +2,14 @@
 hands a pandas frame to the panel (clickhouse-connect's ``query_df``), which shapes it (dashboards/shaping.py).
 
 Aggregates read :func:`rolled_up_or_raw`: rolled-up minutes from the per-minute rollups (migration 0006),
-minutes not rolled up yet from the raw tables, so every range is exact and a range of days reads ~1,000 times
-fewer rows than the raw table holds. Percentiles merge the rollups' t-digest states
-(``quantilesTDigestMerge``), so a percentile over a day is a percentile of the day's requests, not an average
-of per-minute percentiles. Only what the rollups cannot answer (sizes, single slowest requests, the last
-event seen) reads the raw tables.
+minutes not rolled up yet from the raw tables, so every range is exact. Ranges of a day or more step by whole
+hours (never 15 or 20 minutes), so their buckets are unions of hours and read the per-hour rollups (0007)
+through :func:`hours_and_the_rest`: whole hours from the hourly rollup, the hours the range cuts at either end
+and hours not rolled up yet from the minute path, still exact, and 60 times fewer rows to merge than minutes.
+Percentiles merge the rollups' t-digest states (``quantilesTDigestMerge``), so a percentile over a day is a
+percentile of the day's requests, not an average of per-minute or per-hour percentiles. Sizes come from the
+hourly rollup's sums over long ranges; the slowest requests and the last event seen read raw rows only where
+the rollups point (see their builders).
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ import pandas as pd
 import psycopg
 from clickhouse_connect.driver.client import Client
 
-from warehouse.queries.rollups import API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M, Rollup, rolled_up_or_raw
+from warehouse.queries.rollups import (
+    API_METRICS_1M,
+    API_SIZES_1M,
+    HOURLY,
+    LOGS_1M,
+    SYSTEM_METRICS_1M,
+    Rollup,
+    aggregate_sql,
+    hours_and_the_rest,
+    rolled_up_or_raw,
+)
 
 # The rollups hold these levels (migration 0006); a merge must name the same ones.
 QUANTILES = "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_quantiles)"
@@ -28,6 +41,9 @@ P50, P95, P99 = "q[1]", "q[3]", "q[4]"
 # Readable steps, at most ~120 points per line; never below the rollups' minute.
 STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_POINTS = 120
+# From a day on, steps are whole hours (a day: 24 points, not 96), so long ranges read the hourly rollups.
+HOURLY_FROM_S = 86400
+HOUR_S = 3600
 TOP_LIMIT = 10
 SLOWEST_LIMIT = 20
 _START = "{start:DateTime64(3, 'UTC')}"
@@ -56,7 +72,13 @@ class Scope:
     @property
     def step_s(self) -> int:
         span = (self.end - self.start).total_seconds()
-        return next((step for step in STEPS_S if span / step <= MAX_POINTS), STEPS_S[-1])
+        floor = HOUR_S if span >= HOURLY_FROM_S else 0
+        return next((step for step in STEPS_S if step >= floor and span / step <= MAX_POINTS), STEPS_S[-1])
+
+    @property
+    def hourly(self) -> bool:
+        """Buckets are unions of whole hours, so whole hours can come from the hourly rollups."""
+        return self.step_s % HOUR_S == 0
 
     def shifted(self, offset: timedelta) -> Scope:
         """The same scope ``offset`` earlier (the previous period a comparison draws)."""
@@ -69,19 +91,40 @@ class Scope:
                 params[name] = getattr(self, name)
         return params
 
+    def filters(self, rollup: Rollup | None) -> list[str]:
+        """The scope's filters on the rollup's dimensions (all of them for the raw table: ``None``)."""
+        names = {"service", "endpoint", "method"} if rollup is None else {n for n, _ in rollup.dimensions}
+        return [
+            f"{name} = {{{name}:String}}"
+            for name in ("service", "endpoint", "method")
+            if getattr(self, name) and name in names
+        ]
+
     def where(self, rollup: Rollup | None) -> tuple[str, str]:
         """(rollup WHERE, raw WHERE) selecting the same minutes; filters the rollup lacks are left out."""
-        names = {"service", "endpoint", "method"} if rollup is None else {n for n, _ in rollup.dimensions}
-        on_minute = [f"minute >= toStartOfMinute({_START})", f"minute < {_END}"]
-        on_raw = [f"timestamp >= toStartOfMinute({_START})", f"toStartOfMinute(timestamp) < {_END}"]
-        for name in ("service", "endpoint", "method"):
-            if getattr(self, name) and name in names:
-                on_minute.append(f"{name} = {{{name}:String}}")
-                on_raw.append(f"{name} = {{{name}:String}}")
+        filters = self.filters(rollup)
+        on_minute = [f"minute >= toStartOfMinute({_START})", f"minute < {_END}", *filters]
+        on_raw = [f"timestamp >= toStartOfMinute({_START})", f"toStartOfMinute(timestamp) < {_END}", *filters]
         return " AND ".join(on_minute), " AND ".join(on_raw)
 
-    def rows(self, rollup: Rollup) -> str:
-        return rolled_up_or_raw(rollup, *self.where(rollup))
+    def rows(self, rollup: Rollup, finer: Rollup | None = None) -> str:
+        """Rows of ``finer``'s shape (default: ``rollup``, a minute rollup) with a ``minute`` column: whole hours
+        from the hourly rollup when the buckets allow it, the rest from the minute path."""
+        finer = finer or rollup
+        if not self.hourly:
+            return (
+                rolled_up_or_raw(finer, *self.where(rollup))
+                if finer.target
+                else aggregate_sql(finer, self.where(None)[1])
+            )
+        # The minutes covered are [toStartOfMinute(start), the end's minute + 1 minute); whole hours within.
+        first_hour = f"toStartOfHour(toStartOfMinute({_START}) + toIntervalMinute(59))"
+        hours_end = f"toStartOfHour(toStartOfMinute({_END} - toIntervalMillisecond(1)) + toIntervalMinute(1))"
+        rollup_where, raw_where = self.where(rollup if finer.target else None)
+        hour_where = " AND ".join(self.filters(rollup)) or "1"
+        return hours_and_the_rest(
+            HOURLY[rollup.source], finer, first_hour, hours_end, hour_where, rollup_where, raw_where
+        )
 
 
 def build_requests(scope: Scope) -> tuple[str, dict[str, Any]]:
@@ -176,18 +219,19 @@ def build_last_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
     """Per service: its newest event of any ClickHouse kind up to the end of the range, looking back 30 days
     (not only in the range: a service that went quiet before it is exactly the one to notice).
 
-    The last hour comes from the raw tables, to the millisecond; older minutes from the rollups (the minute
-    itself), which are ~1,000 times smaller than the raw tables, so a quiet service costs no scan of a month
-    of raw rows. Blockchain events have no rollup (they are few). ``max`` needs no FINAL: a re-delivered
-    copy has the same timestamp.
+    The last hour comes from the raw tables, to the millisecond. Only services absent from it are looked up
+    further back, in the minute rollups (the minute itself): service leads their sorting keys, so
+    ``service NOT IN`` the recent ones skips the busy services' rows through the primary index and a month of
+    rollup rows costs nothing while every service is talking. Blockchain events have no rollup (they are few).
+    ``max`` needs no FINAL: a re-delivered copy has the same timestamp.
     """
     service = " AND service = {service:String}" if scope.service else ""
     recent = f"timestamp >= {_END} - INTERVAL 1 HOUR AND timestamp < {_END}{service}"
-    older = f"minute >= {_END} - INTERVAL 30 DAY AND minute < {_END} - INTERVAL 1 HOUR{service}"
-    parts = [
-        f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service"
-        for table in ("api_metrics", "logs", "system_metrics")
-    ]
+    tables = ("api_metrics", "logs", "system_metrics", "blockchain_events")
+    heard = " UNION ALL ".join(f"SELECT DISTINCT service FROM {table} WHERE {recent}" for table in tables)
+    quiet = f"service NOT IN ({heard}){service}"
+    older = f"minute >= {_END} - INTERVAL 30 DAY AND minute < {_END} - INTERVAL 1 HOUR AND {quiet}"
+    parts = [f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service" for table in tables]
     parts += [
         f"SELECT service, toDateTime64(max(minute), 3, 'UTC') AS seen FROM {rollup.target} WHERE {older} "
         "GROUP BY service"
@@ -195,20 +239,23 @@ def build_last_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
     ]
     parts.append(
         "SELECT service, max(timestamp) AS seen FROM blockchain_events "
-        f"WHERE timestamp >= {_END} - INTERVAL 30 DAY AND timestamp < {_END}{service} GROUP BY service"
+        f"WHERE timestamp >= {_END} - INTERVAL 30 DAY AND timestamp < {_END} - INTERVAL 1 HOUR AND {quiet} "
+        "GROUP BY service"
     )
     return f"SELECT service, max(seen) AS last_seen FROM ({' UNION ALL '.join(parts)}) GROUP BY service", scope.params()
 
 
 def build_sizes(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per bucket: average and largest request and response body. The rollups do not carry sizes, so this
-    reads the raw rows, with FINAL so that a re-delivered copy does not move the average."""
-    _, raw_where = scope.where(None)
+    """Per bucket: average and largest request and response body. From the hourly rollup's sums (whole hours
+    of long ranges) and the raw rows with FINAL (the rest: the minute rollups carry no sizes), so that a
+    re-delivered copy does not move the average. The average is sum / count of the bodies with a size."""
     sql = (
-        f"SELECT {_BUCKET.format(column='timestamp')} AS bucket, avg(request_size_bytes) AS request_avg_bytes, "
-        "max(request_size_bytes) AS request_max_bytes, avg(response_size_bytes) AS response_avg_bytes, "
-        "max(response_size_bytes) AS response_max_bytes "
-        f"FROM api_metrics FINAL WHERE {raw_where} GROUP BY bucket ORDER BY bucket"
+        f"SELECT {_BUCKET.format(column='minute')} AS bucket, "
+        "sum(request_size_sum) / nullIf(sum(request_size_count), 0) AS request_avg_bytes, "
+        "if(sum(request_size_count) = 0, NULL, max(request_size_max)) AS request_max_bytes, "
+        "sum(response_size_sum) / nullIf(sum(response_size_count), 0) AS response_avg_bytes, "
+        "if(sum(response_size_count) = 0, NULL, max(response_size_max)) AS response_max_bytes "
+        f"FROM ({scope.rows(API_METRICS_1M, API_SIZES_1M)}) GROUP BY bucket ORDER BY bucket"
     )
     return sql, scope.params()
 
@@ -216,14 +263,23 @@ def build_sizes(scope: Scope) -> tuple[str, dict[str, Any]]:
 def build_slowest(scope: Scope, limit: int = SLOWEST_LIMIT) -> tuple[str, dict[str, Any]]:
     """The slowest single requests, with the request id their metadata carries (for the request pivot).
 
-    The ranking reads only the sorting key and the latency; the rows it keeps are then fetched by their full
-    sorting key (an index lookup), so the metadata JSON is read and parsed for those rows only, not for every
-    request of the range (half the time over 7 days in bench/dashboards.py's data). FINAL is not needed: a
-    re-delivered copy has the same event_id, and LIMIT 1 BY event_id keeps one row per id.
+    The rollups find where they are: ``floor``, the ``limit``-th largest per-bucket maximum latency, is at most
+    the ``limit``-th slowest request's latency (each of those buckets holds a request that slow), so every
+    answer is in a bucket whose maximum reaches ``floor``. Only those (service, endpoint, hour)s of the raw
+    table are ranked (service, endpoint and time lead its sorting key); the rows kept are then fetched by their
+    full sorting key, so the metadata JSON is parsed for those rows only. FINAL is not needed: a re-delivered
+    copy has the same event_id, and LIMIT 1 BY event_id keeps one row per id.
     """
     _, raw_where = scope.where(None)
+    rows = scope.rows(API_METRICS_1M)
+    floor = f"(SELECT min(m) FROM (SELECT latency_max_ms AS m FROM ({rows}) ORDER BY m DESC LIMIT {{limit:UInt32}}))"
+    where = (
+        f"{raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ("
+        f"SELECT service, endpoint, toStartOfHour(minute) FROM ({rows}) WHERE latency_max_ms >= {floor}) "
+        f"AND response_time_ms >= {floor}"
+    )
     top = (
-        f"SELECT service, endpoint, timestamp, event_id FROM api_metrics WHERE {raw_where} "
+        f"SELECT service, endpoint, timestamp, event_id FROM api_metrics WHERE {where} "
         "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
     )
     sql = (
