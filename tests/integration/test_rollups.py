@@ -115,9 +115,24 @@ def write_redelivered(settings: Settings, kind: str, events: list[bytes], tag: s
     return 10 + n + 5
 
 
+def replace_ts(event: bytes, ts: int) -> bytes:
+    """A copy of wire-form ``event`` at ``ts`` with its own event id."""
+    return orjson.dumps({**orjson.loads(event), "ts": ts, "event_id": str(uuid.uuid4())})
+
+
+def write_once(settings: Settings, events: list[bytes], tag: str) -> None:
+    sink = ClickHouseSink.from_settings(settings)
+    try:
+        sink.write(TABLES["api_metric"], events, f"lookout.api_metric:0:{tag}:once")
+    finally:
+        sink.close()
+
+
 def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(settings, node):
     service = f"redeliver-{uuid.uuid4().hex[:6]}"
-    now = int(time.time() * 1000)
+    # The last 0.3 s of the previous minute: each copy is a part whose rows all lie in a minute's last second,
+    # which partition pruning once skipped when the refresh compared timestamps with a DateTime (rollup 0).
+    now = (int(time.time()) // 60) * 60_000 - 300
     events = [
         orjson.dumps(
             {
@@ -213,27 +228,65 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
         return int(overview.frame(client, overview.build_requests(day))["request_count"].sum())
 
     assert write_redelivered(settings, "api_metric", events, service) > len(events)
-    assert requests_in_day() == 50  # whatever the job has rolled up so far
+    # A batch of its own in the last second of the second hour (see the redelivery test above).
+    write_once(settings, [replace_ts(e, hour + 2 * 3600_000 - 200 - i) for i, e in enumerate(events[:5])], service)
+    assert requests_in_day() == 55  # whatever the job has rolled up so far
     refresh(client, settle_s=0)
     hourly = client.query(by_hour, parameters={"s": service}).result_rows
     minutely = client.query(by_minute, parameters={"s": service}).result_rows
     sizes = client.query(raw_sizes, parameters={"s": service}).result_rows
     assert [row[0].timestamp() * 1000 for row in hourly] == [hour, hour + 3600_000]
-    assert [row[1] for row in hourly] == [25, 25]
+    assert [row[1] for row in hourly] == [25, 30]
     assert [row[:3] for row in hourly] == [row[:3] for row in minutely]
     for ours, theirs in zip(hourly, minutely, strict=True):
         assert ours[3] == pytest.approx(theirs[3]) and ours[4] == theirs[4]
     assert [row[5:] for row in hourly] == [row[1:] for row in sizes]
-    assert requests_in_day() == 50
+    assert requests_in_day() == 55
 
     write_redelivered(settings, "api_metric", events, f"{service}-again")  # other tokens: stored again
     refresh(client, settle_s=0)
     assert client.query(by_hour, parameters={"s": service}).result_rows == hourly
-    assert requests_in_day() == 50
+    assert requests_in_day() == 55
     rolled = client.query(
         "SELECT uniqExact(hour) FROM api_metrics_1h FINAL WHERE service = {s:String} "
         "AND hour + toIntervalHour(1) <= (SELECT max(processed_until) FROM rollup_hour_progress)",
         parameters={"s": service},
     ).result_rows[0][0]
     assert rolled == 2  # both hours ended, so the panel took them from the hourly rollup
+    client.close()
+
+
+def test_a_batch_in_the_last_second_before_the_first_whole_hour_is_in_a_days_panels(settings, node):
+    """A day's panels read the minutes before the first whole hour from the raw rows (the sizes always, the
+    requests until the job rolls them up); a part whose rows all lie in that hour's last second is read too."""
+    service = f"edge-{uuid.uuid4().hex[:6]}"
+    start = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=26)
+    first_hour = start + timedelta(minutes=30)
+    at = int(first_hour.timestamp() * 1000)
+    events = [
+        orjson.dumps(
+            {
+                "kind": "api_metric",
+                "event_id": str(uuid.uuid4()),
+                "ts": at - 300 + i,
+                "service": service,
+                "endpoint": "/edge",
+                "method": "GET",
+                "status_code": 200,
+                "response_time_ms": 5.0,
+                "request_size_bytes": 100 * (i + 1),
+            }
+        )
+        for i in range(3)
+    ]
+    write_once(settings, events, service)
+    client = clickhouse.connect(settings.clickhouse_dsn)
+    day = Scope(start, start + timedelta(days=1), service=service)
+    assert day.hourly
+    sizes = overview.frame(client, overview.build_sizes(day)).dropna(subset=["request_avg_bytes"])
+    assert sizes["request_avg_bytes"].tolist() == [200.0]
+    assert sizes["request_max_bytes"].tolist() == [300]
+    assert int(overview.frame(client, overview.build_requests(day))["request_count"].sum()) == 3
+    refresh(client, settle_s=0)
+    assert int(overview.frame(client, overview.build_requests(day))["request_count"].sum()) == 3
     client.close()

@@ -108,6 +108,17 @@ def pending_hours(rollup: Rollup) -> str:
 _HOURS_UNTIL = "toStartOfHour((SELECT max(processed_until) FROM rollup_hour_progress))"
 
 
+def _at_ms(param: str) -> str:
+    """Epoch seconds parameter ``param`` as a DateTime64(3), the raw ``timestamp``'s type.
+
+    Never compare ``timestamp`` strictly with a DateTime: ClickHouse's partition pruning then turns
+    ``timestamp < t`` into ``timestamp <= t - 1 s`` and skips every part whose rows all lie in the last second
+    before ``t`` (while the rows themselves compare true), so a batch stored within the last second of a
+    minute was missing from its rollup (ClickHouse issue 113993 describes the same bound shrinking).
+    """
+    return f"toDateTime64({{{param}:UInt32}}, 3, 'UTC')"
+
+
 def aggregate_sql(rollup: Rollup, where: str) -> str:
     """The rollup's rows computed from its raw table, for the raw rows matching ``where``."""
     dimensions = ", ".join(f"{expression} AS {name}" for name, expression in rollup.dimensions)
@@ -122,10 +133,10 @@ def aggregate_sql(rollup: Rollup, where: str) -> str:
 def refresh_sql(rollup: Rollup) -> str:
     """Recompute the buckets of parameter ``buckets`` (Array(UInt32) of epoch seconds) and replace their rows.
 
-    ``lo`` and ``hi`` (DateTime) bound them, so only the days' partitions concerned are read.
+    ``lo`` and ``hi`` (epoch seconds) bound them, so only the days' partitions concerned are read.
     """
     where = (
-        "timestamp >= {lo:DateTime} AND timestamp < {hi:DateTime} "
+        f"timestamp >= {_at_ms('lo')} AND timestamp < {_at_ms('hi')} "
         f"AND has({{buckets:Array(UInt32)}}, toUInt32({rollup.truncate}(timestamp)))"
     )
     columns = ", ".join(rollup.columns)
@@ -163,11 +174,13 @@ def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end
         f"WHERE {hour_where} AND hour >= {first_hour} AND hour < {end} AND hour NOT IN {pending}"
     )
 
-    def rest(time: str) -> str:
-        return f"({time} < {first_hour} OR {time} >= {end} OR toStartOfHour({time}) IN {pending})"
+    def rest(minute: str) -> str:
+        return f"({minute} < {first_hour} OR {minute} >= {end} OR toStartOfHour({minute}) IN {pending})"
 
+    # On the raw rows, through the minute: a DateTime64 compared strictly with a DateTime loses parts (_at_ms).
+    on_raw = rest("toStartOfMinute(timestamp)")
     if finer.target:
-        rows = rolled_up_or_raw(finer, f"{rollup_where} AND {rest('minute')}", f"{raw_where} AND {rest('timestamp')}")
+        rows = rolled_up_or_raw(finer, f"{rollup_where} AND {rest('minute')}", f"{raw_where} AND {on_raw}")
     else:
-        rows = aggregate_sql(finer, f"{raw_where} AND {rest('timestamp')}")
+        rows = aggregate_sql(finer, f"{raw_where} AND {on_raw}")
     return f"{from_hours} UNION ALL {rows}"
