@@ -22,7 +22,7 @@ from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
-from warehouse.queries.rollups import HOURLY, ROLLUPS, Rollup, refresh_sql
+from warehouse.queries.rollups import HOURLY_TABLES, ROLLUPS, Rollup, refresh_sql
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,17 @@ class RefreshResult:
     hours: int = 0  # (table, hour) pairs recomputed
 
 
-def _refresh(client: Client, marks: str, progress: str, rollups: dict[str, Rollup], upto: datetime,
+def _refresh(client: Client, marks: str, progress: str, rollups: dict[str, tuple[Rollup, ...]], upto: datetime,
              settle_ms: int) -> int:  # fmt: skip
     last = client.query(f"SELECT max(processed_until) FROM {progress}").result_rows[0][0]
     dirty = client.query(marks, parameters={"last": last, "upto": upto, "settle": settle_ms}).result_rows
     done = 0
     for source, buckets in dirty:
-        rollup = rollups[source]
         for start in range(0, len(buckets), _CHUNK):
             chunk = buckets[start : start + _CHUNK]
-            client.command(
-                refresh_sql(rollup), parameters={"buckets": chunk, "lo": chunk[0], "hi": chunk[-1] + rollup.step_s}
-            )
+            for rollup in rollups[source]:
+                bounds = {"buckets": chunk, "lo": chunk[0], "hi": chunk[-1] + rollup.step_s}
+                client.command(refresh_sql(rollup), parameters=bounds)
             done += len(chunk)
     client.command(_PROGRESS.format(table=progress), parameters={"upto": upto})
     return done
@@ -73,8 +72,8 @@ def refresh(client: Client, settle_s: float = 10.0) -> RefreshResult:
         "SELECT now64(3) - toIntervalMillisecond({settle:UInt32})", parameters={"settle": settle_ms}
     ).result_rows[0][0]
     # Both read the raw rows, so neither depends on the other being current.
-    minutes = _refresh(client, _MINUTES, "rollup_progress", ROLLUPS, upto, settle_ms)
-    hours = _refresh(client, _HOURS, "rollup_hour_progress", HOURLY, upto, settle_ms)
+    minutes = _refresh(client, _MINUTES, "rollup_progress", {s: (r,) for s, r in ROLLUPS.items()}, upto, settle_ms)
+    hours = _refresh(client, _HOURS, "rollup_hour_progress", HOURLY_TABLES, upto, settle_ms)
     if minutes or hours:
         log.debug("rollups refreshed", extra={"minutes": minutes, "hours": hours})  # every run while data flows
     return RefreshResult(minutes, hours)

@@ -186,8 +186,9 @@ def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node
 
 def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(settings, node):
     """Two ended hours of api_metric events, stored as a re-delivery cut differently stores them: the hourly
-    rollup holds the minute rollup's sums hour by hour (and the raw sizes), a second re-delivery changes
-    neither, and a day's panel reading whole hours from it counts every request once."""
+    rollup holds the minute rollup's sums hour by hour (and the raw sizes), the per-service one the raw rows'
+    counts, a second re-delivery changes neither, and a day's panel reading whole hours counts every request
+    once."""
     service = f"hourly-{uuid.uuid4().hex[:6]}"
     hour = (int(time.time()) // 3600 - 3) * 3600_000  # the start of an hour that ended two hours ago
     events = [
@@ -199,7 +200,7 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
                 "service": service,
                 "endpoint": "/pay",
                 "method": "POST",
-                "status_code": 500 if i % 7 == 0 else 200,
+                "status_code": 500 if i % 7 == 0 else 404 if i % 5 == 0 else 200,
                 "response_time_ms": float(i % 40) + 0.5,
                 "request_size_bytes": 100 + i,
                 **({"response_size_bytes": 1000 + i} if i % 3 else {}),
@@ -222,6 +223,15 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
         "count(response_size_bytes), max(request_size_bytes) FROM api_metrics FINAL WHERE service = {s:String} "
         "GROUP BY hour ORDER BY hour"
     )
+    per_service = (
+        "SELECT hour, sum(requests), sum(errors), sum(errors_4xx), sum(latency_sum_ms), max(latency_max_ms) "
+        "FROM api_services_1h FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    raw_per_hour = (
+        "SELECT toStartOfHour(timestamp) AS hour, count(), countIf(status_code >= 500), "
+        "countIf(status_code >= 400 AND status_code < 500), sum(response_time_ms), max(response_time_ms) "
+        "FROM api_metrics FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
     day = Scope(datetime.fromtimestamp(hour / 1000, UTC) - timedelta(hours=20), datetime.now(UTC), service=service)
 
     def requests_in_day() -> int:
@@ -241,11 +251,17 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
     for ours, theirs in zip(hourly, minutely, strict=True):
         assert ours[3] == pytest.approx(theirs[3]) and ours[4] == theirs[4]
     assert [row[5:] for row in hourly] == [row[1:] for row in sizes]
+    services = client.query(per_service, parameters={"s": service}).result_rows
+    raw_hours = client.query(raw_per_hour, parameters={"s": service}).result_rows
+    assert [row[:4] for row in services] == [row[:4] for row in raw_hours] and raw_hours[0][3] > 0
+    for ours, theirs in zip(services, raw_hours, strict=True):
+        assert ours[4] == pytest.approx(theirs[4]) and ours[5] == theirs[5]
     assert requests_in_day() == 55
 
     write_redelivered(settings, "api_metric", events, f"{service}-again")  # other tokens: stored again
     refresh(client, settle_s=0)
     assert client.query(by_hour, parameters={"s": service}).result_rows == hourly
+    assert client.query(per_service, parameters={"s": service}).result_rows == services
     assert requests_in_day() == 55
     rolled = client.query(
         "SELECT uniqExact(hour) FROM api_metrics_1h FINAL WHERE service = {s:String} "

@@ -3,6 +3,7 @@ into answers (gaps, rates, comparison, tables and links) and the platform-health
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,9 +42,14 @@ def test_steps_stay_readable_and_never_below_a_minute(span, step):
 def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_minutes():
     day, sql_short = Scope(NOW - timedelta(days=1), NOW, service="pay"), queries.build_requests(scope(60))[0]
     sql, params = queries.build_requests(day)
-    assert "api_metrics_1h FINAL" in sql and "api_metrics_1m FINAL" in sql and "rollup_hour_progress" in sql
-    assert "api_metrics_1h" not in sql_short
+    assert "api_services_1h FINAL" in sql and "api_metrics_1m FINAL" in sql and "rollup_hour_progress" in sql
+    assert "_1h" not in sql_short
     assert params["step"] == 3600 and sql.count("service = {service:String}") >= 3
+    # Panels by time or service read the per-service hours; one endpoint's, and the endpoint rankings, cannot.
+    for built in (queries.build_services(day), queries.build_service_latency(day), queries.build_ingest(day)):
+        assert "api_services_1h FINAL" in built[0] and "api_metrics_1h" not in built[0]
+    for built in (queries.build_requests(replace(day, endpoint="/x")), queries.build_top(day, TopOrder.p95)):
+        assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]
     sizes, _ = queries.build_sizes(day)
     assert "api_metrics_1h FINAL" in sizes and "api_metrics FINAL" in sizes and "api_metrics_1m" not in sizes
     assert "sum(request_size_bytes)" in queries.build_sizes(scope(60))[0]

@@ -7,7 +7,10 @@ hours (never 15 or 20 minutes), so their buckets are unions of hours and read th
 through :func:`hours_and_the_rest`: whole hours from the hourly rollup, the hours the range cuts at either end
 and hours not rolled up yet from the minute path, still exact, and 60 times fewer rows to merge than minutes.
 Percentiles merge the rollups' t-digest states (``quantilesTDigestMerge``), so a percentile over a day is a
-percentile of the day's requests, not an average of per-minute or per-hour percentiles. Sizes come from the
+percentile of the day's requests, not an average of per-minute or per-hour percentiles. Panels that group by
+time or service alone (requests, errors, latency, services, ingest) read :meth:`Scope.service_rows`: over long
+ranges the per-service hourly rollup (0008), one t-digest state per service-hour instead of one per endpoint,
+method and status class, which is most of a week-long panel's cost. Sizes come from the
 hourly rollup's sums over long ranges; the slowest requests and the last event seen read raw rows only where
 the rollups point (see their builders).
 """
@@ -25,6 +28,8 @@ from clickhouse_connect.driver.client import Client
 
 from warehouse.queries.rollups import (
     API_METRICS_1M,
+    API_SERVICES_1H,
+    API_SERVICES_SHAPE,
     API_SIZES_1M,
     HOURLY,
     LOGS_1M,
@@ -117,14 +122,28 @@ class Scope:
                 if finer.target
                 else aggregate_sql(finer, self.where(None)[1])
             )
-        # The minutes covered are [toStartOfMinute(start), the end's minute + 1 minute); whole hours within.
-        first_hour = f"toStartOfHour(toStartOfMinute({_START}) + toIntervalMinute(59))"
-        hours_end = f"toStartOfHour(toStartOfMinute({_END} - toIntervalMillisecond(1)) + toIntervalMinute(1))"
         rollup_where, raw_where = self.where(rollup if finer.target else None)
         hour_where = " AND ".join(self.filters(rollup)) or "1"
+        return hours_and_the_rest(HOURLY[rollup.source], finer, *_WHOLE_HOURS, hour_where, rollup_where, raw_where)
+
+    def service_rows(self) -> str:
+        """Rows of the per-service shape (API_SERVICES_SHAPE, time column ``minute``): whole hours from the
+        per-service hourly rollup when no endpoint or method is asked for, everything else from the minute path.
+        """
+        if not self.hourly or self.endpoint or self.method:
+            shape = ", ".join(f"{expression} AS {name}" for name, expression in API_SERVICES_SHAPE)
+            return f"SELECT minute, {shape} FROM ({self.rows(API_METRICS_1M)})"
+        hour_where = " AND ".join(self.filters(API_SERVICES_1H)) or "1"
         return hours_and_the_rest(
-            HOURLY[rollup.source], finer, first_hour, hours_end, hour_where, rollup_where, raw_where
+            API_SERVICES_1H, API_METRICS_1M, *_WHOLE_HOURS, hour_where, *self.where(API_METRICS_1M), API_SERVICES_SHAPE
         )
+
+
+# The minutes a scope covers are [toStartOfMinute(start), the end's minute + 1 minute); the whole hours within.
+_WHOLE_HOURS = (
+    f"toStartOfHour(toStartOfMinute({_START}) + toIntervalMinute(59))",
+    f"toStartOfHour(toStartOfMinute({_END} - toIntervalMillisecond(1)) + toIntervalMinute(1))",
+)
 
 
 def build_requests(scope: Scope) -> tuple[str, dict[str, Any]]:
@@ -133,9 +152,9 @@ def build_requests(scope: Scope) -> tuple[str, dict[str, Any]]:
     sql = (
         "SELECT bucket, request_count, errors_5xx, errors_4xx, "
         f"{P50} AS p50_ms, {P95} AS p95_ms, {P99} AS p99_ms FROM ("
-        f"SELECT {bucket} AS bucket, sum(requests) AS request_count, sumIf(requests, status_class = 5) AS errors_5xx, "
-        f"sumIf(requests, status_class = 4) AS errors_4xx, {QUANTILES} AS q "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY bucket) ORDER BY bucket"
+        f"SELECT {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
+        f"sum(errors_4xx) AS errors_4xx, {QUANTILES} AS q "
+        f"FROM ({scope.service_rows()}) GROUP BY bucket) ORDER BY bucket"
     )
     return sql, scope.params()
 
@@ -154,12 +173,11 @@ def build_ingest(scope: Scope) -> tuple[str, dict[str, Any]]:
     """Per bucket and kind: events stored in ClickHouse (the PostgreSQL kinds: :data:`PG_INGEST`)."""
     on_minute = _BUCKET.format(column="minute")
     parts = [
-        f"SELECT {on_minute} AS bucket, '{kind}' AS kind, sum({measure}) AS event_count FROM ({scope.rows(rollup)}) "
-        "GROUP BY bucket"
-        for kind, rollup, measure in (
-            ("api_metric", API_METRICS_1M, "requests"),
-            ("log", LOGS_1M, "events"),
-            ("system_metric", SYSTEM_METRICS_1M, "samples"),
+        f"SELECT {on_minute} AS bucket, '{kind}' AS kind, sum({measure}) AS event_count FROM ({rows}) GROUP BY bucket"
+        for kind, rows, measure in (
+            ("api_metric", scope.service_rows(), "requests"),
+            ("log", scope.rows(LOGS_1M), "events"),
+            ("system_metric", scope.rows(SYSTEM_METRICS_1M), "samples"),
         )
     ]
     raw_where = scope.where(LOGS_1M)[1]  # blockchain events have a service, no endpoint
@@ -199,10 +217,8 @@ def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
     """Per service and bucket: requests, 5xx, 4xx (the service table sums them and draws them as a spark line)."""
     bucket = _BUCKET.format(column="minute")
     sql = (
-        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, "
-        "sumIf(requests, status_class = 5) AS errors_5xx, "
-        "sumIf(requests, status_class = 4) AS errors_4xx "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service, bucket ORDER BY service, bucket"
+        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
+        f"sum(errors_4xx) AS errors_4xx FROM ({scope.service_rows()}) GROUP BY service, bucket ORDER BY service, bucket"
     )
     return sql, scope.params()
 
@@ -210,7 +226,7 @@ def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
 def build_service_latency(scope: Scope) -> tuple[str, dict[str, Any]]:
     sql = (
         f"SELECT service, {P95} AS p95_ms FROM (SELECT service, {QUANTILES} AS q "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service) ORDER BY service"
+        f"FROM ({scope.service_rows()}) GROUP BY service) ORDER BY service"
     )
     return sql, scope.params()
 

@@ -81,6 +81,31 @@ API_METRICS_1H = replace(
 LOGS_1H = replace(LOGS_1M, target="logs_1h", time="hour", step_s=3600)
 SYSTEM_METRICS_1H = replace(SYSTEM_METRICS_1M, target="system_metrics_1h", time="hour", step_s=3600)
 HOURLY = {r.source: r for r in (API_METRICS_1H, LOGS_1H, SYSTEM_METRICS_1H)}
+# Per service and hour (migration 0008): what panels grouping by time or service alone read over long ranges.
+API_SERVICES_1H = Rollup(
+    "api_metrics",
+    "api_services_1h",
+    (("service", "service"), ("retention_days", "retention_days")),
+    (
+        ("requests", "count()"),
+        ("errors", "countIf(status_code >= 500)"),
+        ("errors_4xx", "countIf(status_code >= 400 AND status_code < 500)"),
+        *API_METRICS_1M.measures[2:],
+    ),
+    time="hour",
+    step_s=3600,
+)
+# Its columns from a minute rollup row (one status class each): how the minutes around its hours join them.
+API_SERVICES_SHAPE = tuple(
+    (name, "if(status_class = 4, requests, 0)" if name == "errors_4xx" else name)
+    for name, _ in (*API_SERVICES_1H.dimensions, *API_SERVICES_1H.measures)
+)
+# Every hourly table the refresh job keeps, per raw table; they share the markers and the hourly progress.
+HOURLY_TABLES = {
+    "api_metrics": (API_METRICS_1H, API_SERVICES_1H),
+    "logs": (LOGS_1H,),
+    "system_metrics": (SYSTEM_METRICS_1H,),
+}
 # Sizes per minute straight from the raw rows (no minute rollup carries them, and no table holds this one):
 # the finer part of the sizes panel's hourly reads.
 API_SIZES_1M = Rollup("api_metrics", "", API_METRICS_1M.dimensions, SIZES)
@@ -156,9 +181,11 @@ def rolled_up_or_raw(rollup: Rollup, rollup_where: str, raw_where: str) -> str:
 
 
 def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end: str, hour_where: str,
-                       rollup_where: str, raw_where: str) -> str:  # fmt: skip
+                       rollup_where: str, raw_where: str, shape: tuple[tuple[str, str], ...] = ()) -> str:  # fmt: skip
     """Rows of ``finer``'s shape (time column ``minute``) over the minutes ``rollup_where`` / ``raw_where`` select,
     whose whole hours run from ``first_hour`` to ``hours_end`` (DateTime expressions, on hour boundaries).
+    With ``shape`` ((column, expression over ``finer``'s columns) for each of ``hourly``'s columns), rows of
+    ``hourly``'s coarser shape instead.
 
     Whole hours that had ended by the hourly refresh's progress and were not marked since come from ``hourly``,
     one row per hour; every other minute (the hours the range cuts, hours not rolled up yet) from ``finer``: a
@@ -167,7 +194,7 @@ def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end
     days' partitions (a disjunction with a NOT around it read the whole range of the minute rollup).
     """
     pending = pending_hours(hourly)
-    columns = ", ".join(name for name, _ in (*finer.dimensions, *finer.measures))
+    columns = ", ".join(name for name, _ in shape or (*finer.dimensions, *finer.measures))
     end = f"least({hours_end}, {_HOURS_UNTIL})"
     from_hours = (
         f"SELECT hour AS minute, {columns} FROM {hourly.target} FINAL "
@@ -183,4 +210,6 @@ def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end
         rows = rolled_up_or_raw(finer, f"{rollup_where} AND {rest('minute')}", f"{raw_where} AND {on_raw}")
     else:
         rows = aggregate_sql(finer, f"{raw_where} AND {on_raw}")
+    if shape:
+        rows = f"SELECT minute, {', '.join(f'{expression} AS {name}' for name, expression in shape)} FROM ({rows})"
     return f"{from_hours} UNION ALL {rows}"
