@@ -53,7 +53,7 @@ from lookout.settings import Settings
 from warehouse import clickhouse
 from warehouse.migrate import migrate
 from warehouse.queries import overview as queries
-from warehouse.queries.overview import Scope, TopOrder
+from warehouse.queries.overview import Scope
 from warehouse.rollup_refresh import refresh
 
 DAY_MS = 86_400_000
@@ -126,19 +126,19 @@ PANELS = (
     Panel("overview: error rate", "/overview/errors", lambda s: [queries.build_requests(s)]),
     Panel("overview: latency", "/overview/latency", lambda s: [queries.build_requests(s)]),
     Panel("overview: status classes", "/overview/status", lambda s: [queries.build_status_mix(s)]),
-    Panel("overview: top by traffic", "/overview/top/requests", lambda s: [queries.build_top(s, TopOrder.requests)]),
-    Panel("overview: top by 5xx", "/overview/top/errors", lambda s: [queries.build_top(s, TopOrder.errors)]),
-    Panel("overview: top by p95", "/overview/top/latency", lambda s: [queries.build_top(s, TopOrder.p95)]),
+    Panel("overview: top by traffic", "/overview/top/requests", lambda s: [queries.build_endpoints(s)]),
+    Panel("overview: top by 5xx", "/overview/top/errors", lambda s: [queries.build_endpoints(s)]),
+    Panel("overview: top by p95", "/overview/top/latency", lambda s: [queries.build_endpoints(s)]),
     Panel(
         "overview: services",
         "/overview/services",
-        lambda s: [queries.build_services(s), queries.build_service_latency(s), queries.build_last_seen(s)],
+        lambda s: [queries.build_services(s), queries.build_last_seen(s)],
     ),
     Panel("overview: platform health", "/overview/health", lambda s: [(queries.ROLLUP_AGE, {})]),
     Panel(
         "api: endpoints",
         "/api-metrics/endpoints",
-        lambda s: [queries.build_top(s, TopOrder.requests, 50)],
+        lambda s: [queries.build_endpoints(s)],
         (("limit", "50"),),
     ),
     Panel(

@@ -201,32 +201,37 @@ PG_INGEST = (
 )
 
 
-def build_top(scope: Scope, order: TopOrder, limit: int = TOP_LIMIT) -> tuple[str, dict[str, Any]]:
-    """Endpoints (service, method, path) ranked by ``order``: requests, 5xx, 4xx, p50/p95/p99."""
+def build_endpoints(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Every endpoint (service, method, path): requests, 5xx, 4xx, p50/p95/p99. Unranked: the rankings
+    (:func:`top`) of one page share this one query (dashboards/views/overview_panels.py: SharedQueries)."""
     sql = (
         f"SELECT service, method, endpoint, request_count, errors_5xx, errors_4xx, {P50} AS p50_ms, {P95} AS p95_ms, "
         f"{P99} AS p99_ms FROM (SELECT service, method, endpoint, sum(requests) AS request_count, "
         "sumIf(requests, status_class = 5) AS errors_5xx, sumIf(requests, status_class = 4) AS errors_4xx, "
         f"{QUANTILES} AS q FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service, method, endpoint) "
-        f"ORDER BY {TopOrder(order).value} DESC, request_count DESC, service, method, endpoint LIMIT {{limit:UInt32}}"
-    )
-    return sql, {**scope.params(), "limit": limit}
-
-
-def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per service and bucket: requests, 5xx, 4xx (the service table sums them and draws them as a spark line)."""
-    bucket = _BUCKET.format(column="minute")
-    sql = (
-        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
-        f"sum(errors_4xx) AS errors_4xx FROM ({scope.service_rows()}) GROUP BY service, bucket ORDER BY service, bucket"
+        "ORDER BY service, method, endpoint"
     )
     return sql, scope.params()
 
 
-def build_service_latency(scope: Scope) -> tuple[str, dict[str, Any]]:
+def top(endpoints: pd.DataFrame, order: TopOrder, limit: int = TOP_LIMIT) -> pd.DataFrame:
+    """The first ``limit`` endpoints of :func:`build_endpoints`'s rows by ``order``, then by requests, then by
+    name (pure)."""
+    keys = [TopOrder(order).value, "request_count", "service", "method", "endpoint"]
+    ranked = endpoints.sort_values(keys, ascending=[False, False, True, True, True], na_position="last", kind="stable")
+    return ranked.head(limit).reset_index(drop=True)
+
+
+def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Per service and bucket: requests, 5xx, 4xx (the service table sums them and draws them as a spark line),
+    and on every row the service's p95 over the whole range, merged from the buckets' states in the same scan."""
+    bucket = _BUCKET.format(column="minute")
     sql = (
-        f"SELECT service, {P95} AS p95_ms FROM (SELECT service, {QUANTILES} AS q "
-        f"FROM ({scope.service_rows()}) GROUP BY service) ORDER BY service"
+        "SELECT service, bucket, request_count, errors_5xx, errors_4xx, "
+        "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(state) OVER (PARTITION BY service)[3] AS p95_ms FROM ("
+        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
+        "sum(errors_4xx) AS errors_4xx, quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(latency_quantiles) AS state "
+        f"FROM ({scope.service_rows()}) GROUP BY service, bucket) ORDER BY service, bucket"
     )
     return sql, scope.params()
 
