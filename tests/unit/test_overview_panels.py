@@ -51,6 +51,7 @@ def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_m
     # Panels by time or service read the per-service hours; one endpoint's, and the endpoint rankings, cannot.
     for built in (queries.build_services(day), queries.build_ingest(day)):
         assert "api_services_1h FINAL" in built[0] and "api_metrics_1h" not in built[0]
+        assert built[0].endswith(queries.FINAL_PER_PARTITION)
     for built in (queries.build_requests(replace(day, endpoint="/x")), queries.build_endpoints(day)):
         assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]
     sizes, _ = queries.build_sizes(day)
