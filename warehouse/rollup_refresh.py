@@ -22,7 +22,7 @@ from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
-from warehouse.queries.rollups import HOURLY_TABLES, ROLLUPS, Rollup, refresh_sql
+from warehouse.queries.rollups import HOUR_TABLES, MINUTE_TABLES, Rollup, refresh_sql
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def refresh(client: Client, settle_s: float = 10.0) -> RefreshResult:
         "SELECT now64(3) - toIntervalMillisecond({settle:UInt32})", parameters={"settle": settle_ms}
     ).result_rows[0][0]
     # Both read the raw rows, so neither depends on the other being current.
-    minutes = _refresh(client, _MINUTES, "rollup_progress", {s: (r,) for s, r in ROLLUPS.items()}, upto, settle_ms)
-    hours = _refresh(client, _HOURS, "rollup_hour_progress", HOURLY_TABLES, upto, settle_ms)
+    minutes = _refresh(client, _MINUTES, "rollup_progress", MINUTE_TABLES, upto, settle_ms)
+    hours = _refresh(client, _HOURS, "rollup_hour_progress", HOUR_TABLES, upto, settle_ms)
     if minutes or hours:
         log.debug("rollups refreshed", extra={"minutes": minutes, "hours": hours})  # every run while data flows
     return RefreshResult(minutes, hours)

@@ -158,8 +158,13 @@ def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(s
     rollup = client.query(
         "SELECT sum(requests) FROM api_metrics_1m FINAL WHERE service = {s:String}", parameters={"s": service}
     )
+    per_service = client.query(
+        "SELECT sum(requests), sum(errors), sum(latency_sum_ms) FROM api_services_1m FINAL WHERE service = {s:String}",
+        parameters={"s": service},
+    )
     assert raw.result_rows[0][0] == 25
     assert rollup.result_rows[0][0] == 25
+    assert per_service.result_rows[0] == (25, 0, 25.0)
     assert sum(p["request_count"] for p in api_series(client, query)) == 25
     client.close()
 

@@ -45,12 +45,12 @@ def test_steps_stay_readable_and_never_below_a_minute(span, step):
 def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_minutes():
     day, sql_short = Scope(NOW - timedelta(days=1), NOW, service="pay"), queries.build_requests(scope(60))[0]
     sql, params = queries.build_requests(day)
-    assert "api_services_1h FINAL" in sql and "api_metrics_1m FINAL" in sql and "rollup_hour_progress" in sql
-    assert "_1h" not in sql_short
+    assert "api_services_1h FINAL" in sql and "api_services_1m FINAL" in sql and "rollup_hour_progress" in sql
+    assert "_1h" not in sql_short and "api_services_1m FINAL" in sql_short and "api_metrics_1m" not in sql_short
     assert params["step"] == 3600 and sql.count("service = {service:String}") >= 3
     # Panels by time or service read the per-service hours; one endpoint's, and the endpoint rankings, cannot.
     for built in (queries.build_services(day), queries.build_ingest(day)):
-        assert "api_services_1h FINAL" in built[0] and "api_metrics_1h" not in built[0]
+        assert "api_services_1h FINAL" in built[0] and "api_metrics_1" not in built[0]
         assert built[0].endswith(queries.FINAL_PER_PARTITION)
     for built in (queries.build_requests(replace(day, endpoint="/x")), queries.build_endpoints(day)):
         assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]

@@ -8,9 +8,9 @@ through :func:`hours_and_the_rest`: whole hours from the hourly rollup, the hour
 and hours not rolled up yet from the minute path, still exact, and 60 times fewer rows to merge than minutes.
 Percentiles merge the rollups' t-digest states (``quantilesTDigestMerge``), so a percentile over a day is a
 percentile of the day's requests, not an average of per-minute or per-hour percentiles. Panels that group by
-time or service alone (requests, errors, latency, services, ingest) read :meth:`Scope.service_rows`: over long
-ranges the per-service hourly rollup (0008), one t-digest state per service-hour instead of one per endpoint,
-method and status class, which is most of a week-long panel's cost. Sizes come from the
+time or service alone (requests, errors, latency, services, ingest) read :meth:`Scope.service_rows`: the
+per-service rollups (0008), one t-digest state per service-minute or service-hour instead of one per endpoint,
+method and status class (merging them is most of a panel's cost). Sizes come from the
 hourly rollup's sums over long ranges; the slowest requests and the last event seen read raw rows only where
 the rollups point (see their builders).
 """
@@ -28,7 +28,7 @@ from clickhouse_connect.driver.client import Client
 
 from warehouse.queries.rollups import (
     API_METRICS_1M,
-    API_SERVICES_1H,
+    API_SERVICES_1M,
     API_SERVICES_SHAPE,
     API_SIZES_1M,
     HOURLY,
@@ -129,19 +129,15 @@ class Scope:
             )
         rollup_where, raw_where = self.where(rollup if finer.target else None)
         hour_where = " AND ".join(self.filters(rollup)) or "1"
-        return hours_and_the_rest(HOURLY[rollup.source], finer, *_WHOLE_HOURS, hour_where, rollup_where, raw_where)
+        return hours_and_the_rest(HOURLY[rollup.target], finer, *_WHOLE_HOURS, hour_where, rollup_where, raw_where)
 
     def service_rows(self) -> str:
-        """Rows of the per-service shape (API_SERVICES_SHAPE, time column ``minute``): whole hours from the
-        per-service hourly rollup when no endpoint or method is asked for, everything else from the minute path.
-        """
-        if not self.hourly or self.endpoint or self.method:
+        """Rows of the per-service rollups' shape (time column ``minute``): from those rollups, unless an endpoint
+        or method is asked for, which only the full-dimension ones know."""
+        if self.endpoint or self.method:
             shape = ", ".join(f"{expression} AS {name}" for name, expression in API_SERVICES_SHAPE)
             return f"SELECT minute, {shape} FROM ({self.rows(API_METRICS_1M)})"
-        hour_where = " AND ".join(self.filters(API_SERVICES_1H)) or "1"
-        return hours_and_the_rest(
-            API_SERVICES_1H, API_METRICS_1M, *_WHOLE_HOURS, hour_where, *self.where(API_METRICS_1M), API_SERVICES_SHAPE
-        )
+        return self.rows(API_SERVICES_1M)
 
 
 # The minutes a scope covers are [toStartOfMinute(start), the end's minute + 1 minute); the whole hours within.

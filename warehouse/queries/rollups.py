@@ -64,7 +64,6 @@ SYSTEM_METRICS_1M = Rollup(
     ),
     (("samples", "count()"), ("value_sum", "sum(value)"), ("value_min", "min(value)"), ("value_max", "max(value)")),
 )
-ROLLUPS = {r.source: r for r in (API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M)}
 
 # Body sizes are nullable: the average is sum / count of the rows that carry one (as avg() skips NULLs).
 SIZES = (
@@ -80,11 +79,11 @@ API_METRICS_1H = replace(
 )
 LOGS_1H = replace(LOGS_1M, target="logs_1h", time="hour", step_s=3600)
 SYSTEM_METRICS_1H = replace(SYSTEM_METRICS_1M, target="system_metrics_1h", time="hour", step_s=3600)
-HOURLY = {r.source: r for r in (API_METRICS_1H, LOGS_1H, SYSTEM_METRICS_1H)}
-# Per service and hour (migration 0008): what panels grouping by time or service alone read over long ranges.
-API_SERVICES_1H = Rollup(
+# Per service (migration 0008): what panels grouping by time or service alone read, ~30x fewer rows than the
+# full dimensions (no endpoint, method or status class: 4xx and 5xx are counted apart instead).
+API_SERVICES_1M = Rollup(
     "api_metrics",
-    "api_services_1h",
+    "api_services_1m",
     (("service", "service"), ("retention_days", "retention_days")),
     (
         ("requests", "count()"),
@@ -92,20 +91,30 @@ API_SERVICES_1H = Rollup(
         ("errors_4xx", "countIf(status_code >= 400 AND status_code < 500)"),
         *API_METRICS_1M.measures[2:],
     ),
-    time="hour",
-    step_s=3600,
 )
-# Its columns from a minute rollup row (one status class each): how the minutes around its hours join them.
+API_SERVICES_1H = replace(API_SERVICES_1M, target="api_services_1h", time="hour", step_s=3600)
+# The per-service columns from a row of the full-dimension rollups (one status class each).
 API_SERVICES_SHAPE = tuple(
     (name, "if(status_class = 4, requests, 0)" if name == "errors_4xx" else name)
-    for name, _ in (*API_SERVICES_1H.dimensions, *API_SERVICES_1H.measures)
+    for name, _ in (*API_SERVICES_1M.dimensions, *API_SERVICES_1M.measures)
 )
-# Every hourly table the refresh job keeps, per raw table; they share the markers and the hourly progress.
-HOURLY_TABLES = {
-    "api_metrics": (API_METRICS_1H, API_SERVICES_1H),
-    "logs": (LOGS_1H,),
-    "system_metrics": (SYSTEM_METRICS_1H,),
+# Each minute rollup's hourly counterpart, by the minute table's name.
+HOURLY = {
+    minute.target: hour
+    for minute, hour in (
+        (API_METRICS_1M, API_METRICS_1H),
+        (API_SERVICES_1M, API_SERVICES_1H),
+        (LOGS_1M, LOGS_1H),
+        (SYSTEM_METRICS_1M, SYSTEM_METRICS_1H),
+    )
 }
+# The tables the refresh job keeps, per raw table; the tables of one raw table share its markers and progress.
+MINUTE_TABLES = {
+    "api_metrics": (API_METRICS_1M, API_SERVICES_1M),
+    "logs": (LOGS_1M,),
+    "system_metrics": (SYSTEM_METRICS_1M,),
+}
+HOUR_TABLES = {source: tuple(HOURLY[r.target] for r in tables) for source, tables in MINUTE_TABLES.items()}
 # Sizes per minute straight from the raw rows (no minute rollup carries them, and no table holds this one):
 # the finer part of the sizes panel's hourly reads.
 API_SIZES_1M = Rollup("api_metrics", "", API_METRICS_1M.dimensions, SIZES)
@@ -181,11 +190,9 @@ def rolled_up_or_raw(rollup: Rollup, rollup_where: str, raw_where: str) -> str:
 
 
 def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end: str, hour_where: str,
-                       rollup_where: str, raw_where: str, shape: tuple[tuple[str, str], ...] = ()) -> str:  # fmt: skip
+                       rollup_where: str, raw_where: str) -> str:  # fmt: skip
     """Rows of ``finer``'s shape (time column ``minute``) over the minutes ``rollup_where`` / ``raw_where`` select,
     whose whole hours run from ``first_hour`` to ``hours_end`` (DateTime expressions, on hour boundaries).
-    With ``shape`` ((column, expression over ``finer``'s columns) for each of ``hourly``'s columns), rows of
-    ``hourly``'s coarser shape instead.
 
     Whole hours that had ended by the hourly refresh's progress and were not marked since come from ``hourly``,
     one row per hour; every other minute (the hours the range cuts, hours not rolled up yet) from ``finer``: a
@@ -194,7 +201,7 @@ def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end
     days' partitions (a disjunction with a NOT around it read the whole range of the minute rollup).
     """
     pending = pending_hours(hourly)
-    columns = ", ".join(name for name, _ in shape or (*finer.dimensions, *finer.measures))
+    columns = ", ".join(name for name, _ in (*finer.dimensions, *finer.measures))
     end = f"least({hours_end}, {_HOURS_UNTIL})"
     from_hours = (
         f"SELECT hour AS minute, {columns} FROM {hourly.target} FINAL "
@@ -210,6 +217,4 @@ def hours_and_the_rest(hourly: Rollup, finer: Rollup, first_hour: str, hours_end
         rows = rolled_up_or_raw(finer, f"{rollup_where} AND {rest('minute')}", f"{raw_where} AND {on_raw}")
     else:
         rows = aggregate_sql(finer, f"{raw_where} AND {on_raw}")
-    if shape:
-        rows = f"SELECT minute, {', '.join(f'{expression} AS {name}' for name, expression in shape)} FROM ({rows})"
     return f"{from_hours} UNION ALL {rows}"
