@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
+import pandas as pd
 import redis
 from flask import Blueprint, render_template, request
 
@@ -62,11 +63,18 @@ def _status(scope: Scope, _query: models.PanelQuery) -> models.StatusPanel:
     return panels.status_panel(panels.frame(queries.build_status_mix(scope)), scope)
 
 
+def _last_seen(scope: Scope) -> pd.DataFrame:
+    recent = panels.frame(queries.build_recent_seen(scope))
+    older = panels.frame(queries.build_older_seen(scope, [str(s) for s in recent.get("service", [])]))
+    found = [frame for frame in (recent, older) if not frame.empty]
+    return pd.concat(found) if found else recent
+
+
 def _services(scope: Scope, query: models.PanelQuery) -> models.ServicesPanel:
     span = panels.span_of(query, datetime.now(UTC))
     return panels.services_panel(
         panels.frame(queries.build_services(scope)),
-        panels.frame(queries.build_last_seen(scope)),
+        _last_seen(scope),
         scope,
         span,
     )

@@ -266,3 +266,11 @@ def test_the_clock_of_a_panel_is_rounded_up_to_a_whole_second():
     assert panels.whole_second(NOW) == NOW
     assert panels.whole_second(NOW + timedelta(microseconds=1)) == NOW + timedelta(seconds=1)
     assert panels.whole_second(NOW + timedelta(milliseconds=999)) == NOW + timedelta(seconds=1)
+
+
+def test_only_services_not_heard_in_the_last_hour_are_looked_up_further_back():
+    recent, _ = queries.build_recent_seen(scope(service="pay"))
+    older, params = queries.build_older_seen(scope(service="pay"), ["a", "b' --"])
+    assert "INTERVAL 1 HOUR" in recent and "_1m" not in recent
+    assert params["heard"] == ["a", "b' --"] and "b' --" not in older
+    assert older.count("service NOT IN {heard:Array(String)}") == 4 and "api_services_1m" in older

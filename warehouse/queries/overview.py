@@ -237,34 +237,40 @@ def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
     return sql + FINAL_PER_PARTITION, scope.params()
 
 
-def build_last_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per service: its newest event of any ClickHouse kind up to the end of the range, looking back 30 days
-    (not only in the range: a service that went quiet before it is exactly the one to notice).
+_SEEN_TABLES = ("api_metrics", "logs", "system_metrics", "blockchain_events")
 
-    The last hour comes from the raw tables, to the millisecond. Only services absent from it are looked up
-    further back, in the minute rollups (the minute itself): service leads their sorting keys, so
-    ``service NOT IN`` the recent ones skips the busy services' rows through the primary index and a month of
-    rollup rows costs nothing while every service is talking. Blockchain events have no rollup (they are few).
-    ``max`` needs no FINAL: a re-delivered copy has the same timestamp.
-    """
+
+def build_recent_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Per service heard in the last hour up to the end of the range: its newest event of any ClickHouse kind, to
+    the millisecond, from the raw tables. ``max`` needs no FINAL: a re-delivered copy has the same timestamp."""
     service = " AND service = {service:String}" if scope.service else ""
     recent = f"timestamp >= {_END} - INTERVAL 1 HOUR AND timestamp < {_END}{service}"
-    tables = ("api_metrics", "logs", "system_metrics", "blockchain_events")
-    heard = " UNION ALL ".join(f"SELECT DISTINCT service FROM {table} WHERE {recent}" for table in tables)
-    quiet = f"service NOT IN ({heard}){service}"
+    parts = " UNION ALL ".join(
+        f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service" for table in _SEEN_TABLES
+    )
+    return f"SELECT service, max(seen) AS last_seen FROM ({parts}) GROUP BY service", scope.params()
+
+
+def build_older_seen(scope: Scope, heard: list[str]) -> tuple[str, dict[str, Any]]:
+    """Per service not in ``heard`` (:func:`build_recent_seen`'s services): its newest event in the 30 days before
+    that hour (a service that went quiet before the range is exactly the one to notice), to the minute, from the
+    minute rollups: service leads their sorting keys, so ``NOT IN`` the heard ones skips their rows through the
+    primary index and a month costs nothing while every service is talking. (The heard services travel as a
+    parameter: as a subquery, ClickHouse rebuilt their set for each table.) Blockchain events have no rollup."""
+    quiet = "service NOT IN {heard:Array(String)}" + (" AND service = {service:String}" if scope.service else "")
     older = f"minute >= {_END} - INTERVAL 30 DAY AND minute < {_END} - INTERVAL 1 HOUR AND {quiet}"
-    parts = [f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service" for table in tables]
-    parts += [
+    parts = [
         f"SELECT service, toDateTime64(max(minute), 3, 'UTC') AS seen FROM {rollup.target} WHERE {older} "
         "GROUP BY service"
-        for rollup in (API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M)
+        for rollup in (API_SERVICES_1M, LOGS_1M, SYSTEM_METRICS_1M)
     ]
     parts.append(
         "SELECT service, max(timestamp) AS seen FROM blockchain_events "
         f"WHERE timestamp >= {_END} - INTERVAL 30 DAY AND timestamp < {_END} - INTERVAL 1 HOUR AND {quiet} "
         "GROUP BY service"
     )
-    return f"SELECT service, max(seen) AS last_seen FROM ({' UNION ALL '.join(parts)}) GROUP BY service", scope.params()
+    sql = f"SELECT service, max(seen) AS last_seen FROM ({' UNION ALL '.join(parts)}) GROUP BY service"
+    return sql, {**scope.params(), "heard": heard}
 
 
 def build_sizes(scope: Scope) -> tuple[str, dict[str, Any]]:
