@@ -6,17 +6,15 @@ and the slowest single requests with their request ids. Panels are JSON API oper
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
-import pandas as pd
 from flask import Blueprint, render_template, request, url_for
 
 from dashboards.api_spec import ApiSpec
 from dashboards.models import overview as models
 from dashboards.security import requires
 from dashboards.views import overview_panels as panels
-from dashboards.views.common import parse_form, services
+from dashboards.views.common import parse_form
 from warehouse.queries import overview as queries
 from warehouse.queries.overview import Scope, TopOrder
 
@@ -32,10 +30,6 @@ def index() -> str:
     return render_template("api_metrics.html", span=span, query=query, compare=compare, args=request.args.to_dict())
 
 
-def _frame(built: tuple[str, dict[str, Any]]) -> pd.DataFrame:
-    return queries.frame(services().warehouse(), built)
-
-
 def _endpoints(scope: Scope, query: models.TopQuery) -> models.EndpointsPanel:
     span = panels.span_of(query, datetime.now(UTC))
     # The table lists every endpoint of the range, whichever one the charts show.
@@ -47,27 +41,27 @@ def _endpoints(scope: Scope, query: models.TopQuery) -> models.EndpointsPanel:
         chosen = {**keep, "service": row.service, "method": row.method, "endpoint": row.endpoint}
         return f"{url_for('api_metrics.index')}?{urlencode(chosen)}"
 
-    frame = _frame(queries.build_top(everything, TopOrder.requests, query.limit))
+    frame = queries.top(panels.frame(queries.build_endpoints(everything)), TopOrder.requests, query.limit)
     return panels.endpoints_panel(frame, everything, span, select)
 
 
 def _compared(metric: str) -> panels.Build:
     def build(scope: Scope, query: models.CompareQuery) -> models.ComparedPanel:
-        current = _frame(queries.build_requests(scope))
+        current = panels.frame(queries.build_requests(scope))
         previous = None
         if query.compare != "none":
-            previous = _frame(queries.build_requests(scope.shifted(panels.COMPARE_OFFSETS[query.compare])))
+            previous = panels.frame(queries.build_requests(scope.shifted(panels.COMPARE_OFFSETS[query.compare])))
         return panels.compared_panel(current, previous, scope, query.compare, metric)
 
     return build
 
 
 def _sizes(scope: Scope, _query: models.PanelQuery) -> models.SizesPanel:
-    return panels.sizes_panel(_frame(queries.build_sizes(scope)), scope)
+    return panels.sizes_panel(panels.frame(queries.build_sizes(scope)), scope)
 
 
 def _slowest(scope: Scope, _query: models.PanelQuery) -> models.SlowestPanel:
-    return panels.slowest_panel(_frame(queries.build_slowest(scope)), scope)
+    return panels.slowest_panel(panels.frame(queries.build_slowest(scope)), scope)
 
 
 PANELS: tuple[panels.Declared, ...] = (

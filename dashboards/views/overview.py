@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import pandas as pd
@@ -39,20 +38,16 @@ def index() -> str:
     return render_template("overview.html", span=span, query=query, args=request.args.to_dict())
 
 
-def _frame(built: tuple[str, dict[str, Any]]) -> pd.DataFrame:
-    return queries.frame(services().warehouse(), built)
-
-
 def _requests(chart: Callable[[list[models.RequestPoint]], Chart]) -> panels.Build:
     def build(scope: Scope, _query: models.PanelQuery) -> models.RequestsPanel:
-        return panels.requests_panel(_frame(queries.build_requests(scope)), scope, chart)
+        return panels.requests_panel(panels.frame(queries.build_requests(scope)), scope, chart)
 
     return build
 
 
 def _top(order: TopOrder) -> panels.Build:
     def build(scope: Scope, query: models.TopQuery) -> models.EndpointsPanel:
-        frame = _frame(queries.build_top(scope, order, query.limit))
+        frame = queries.top(panels.frame(queries.build_endpoints(scope)), order, query.limit)
         return panels.endpoints_panel(frame, scope, panels.span_of(query, datetime.now(UTC)))
 
     return build
@@ -61,19 +56,25 @@ def _top(order: TopOrder) -> panels.Build:
 def _ingest(scope: Scope, _query: models.PanelQuery) -> models.IngestPanel:
     with db.transaction(settings()) as conn:
         stored_in_postgres = queries.pg_ingest_frame(conn, scope)
-    return panels.ingest_panel([_frame(queries.build_ingest(scope)), stored_in_postgres], scope)
+    return panels.ingest_panel([panels.frame(queries.build_ingest(scope)), stored_in_postgres], scope)
 
 
 def _status(scope: Scope, _query: models.PanelQuery) -> models.StatusPanel:
-    return panels.status_panel(_frame(queries.build_status_mix(scope)), scope)
+    return panels.status_panel(panels.frame(queries.build_status_mix(scope)), scope)
+
+
+def _last_seen(scope: Scope) -> pd.DataFrame:
+    recent = panels.frame(queries.build_recent_seen(scope))
+    older = panels.frame(queries.build_older_seen(scope, [str(s) for s in recent.get("service", [])]))
+    found = [frame for frame in (recent, older) if not frame.empty]
+    return pd.concat(found) if found else recent
 
 
 def _services(scope: Scope, query: models.PanelQuery) -> models.ServicesPanel:
     span = panels.span_of(query, datetime.now(UTC))
     return panels.services_panel(
-        _frame(queries.build_services(scope)),
-        _frame(queries.build_service_latency(scope)),
-        _frame(queries.build_last_seen(scope)),
+        panels.frame(queries.build_services(scope)),
+        _last_seen(scope),
         scope,
         span,
     )

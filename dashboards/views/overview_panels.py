@@ -6,8 +6,10 @@ shares (the scope from the query, the panel cache, CSV). Shaping is pure: frames
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +28,7 @@ from dashboards.models.panels import Cell, Column, Figure, Table
 from dashboards.timerange import TimeRange, parse_range
 from dashboards.views.common import services
 from warehouse import clickhouse
+from warehouse.queries import overview as queries
 from warehouse.queries.overview import Scope
 
 # The seed plan's goal for API response times ("Sub-200ms API response times").
@@ -73,13 +76,62 @@ def scope_of(query: models.PanelQuery, now: datetime) -> Scope:
     return Scope(span.start, span.end, query.service, query.endpoint, query.method)
 
 
+def whole_second(now: datetime) -> datetime:
+    """``now`` rounded up to a whole second: the panels of one page, asked within a few milliseconds, then ask
+    for the same relative range, so identical queries among them run once (:class:`SharedQueries`)."""
+    floor = now.replace(microsecond=0)
+    return floor if floor == now else floor + timedelta(seconds=1)
+
+
+class SharedQueries:
+    """Identical queries asked at the same time run once. A page asks for all its panels at once and several
+    run the same SQL (the overview's request rate, errors and latency; its three endpoint rankings; the API
+    page's latency and errors with their previous periods): the first asker runs it, the others wait for its
+    frame. Nothing is kept once it is answered (the panel cache keeps answers). The key holds the viewer's role,
+    as the panel cache's does, so no answer ever crosses roles."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[str, str, str], Future[pd.DataFrame]] = {}
+
+    @staticmethod
+    def key_of(built: tuple[str, dict[str, Any]]) -> tuple[str, str]:
+        return built[0], repr(sorted(built[1].items()))
+
+    def frame(self, role: str, built: tuple[str, dict[str, Any]], run: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        key = (role, *self.key_of(built))
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                self._running[key] = future = Future()
+        if running is not None:
+            return running.result().copy()  # each panel shapes its own copy
+        try:
+            future.set_result(run())
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+        return future.result().copy()
+
+
+SHARED = SharedQueries()
+
+
+def frame(built: tuple[str, dict[str, Any]]) -> pd.DataFrame:
+    """The query's rows, run once for every panel of the request's role asking for them at the same time."""
+    return SHARED.frame(current_user.role, built, lambda: queries.frame(services().warehouse(), built))
+
+
 def serve(panel: str, query: models.PanelQuery, build: Build) -> Response:
     """The panel's answer through the panel cache (per role), as JSON or, with ``format=csv``, its rows as CSV.
     ``X-Lookout-Cache: hit|miss`` says which, so a script (and a test) can tell."""
 
     def compute() -> bytes:
         with clickhouse.translated():  # a value the warehouse cannot hold is a 400, not a 500
-            answer = build(scope_of(query, datetime.now(UTC)), query)
+            answer = build(scope_of(query, whole_second(datetime.now(UTC))), query)
         if query.format == "csv":
             rows = [row.model_dump() for row in answer.data]  # type: ignore[attr-defined]
             return shaping.to_csv(pd.DataFrame(rows)).encode()
@@ -321,12 +373,14 @@ def endpoints_panel(
 
 
 def services_panel(
-    per_bucket: pd.DataFrame, latency: pd.DataFrame, last_seen: pd.DataFrame, scope: Scope, span: TimeRange
+    per_bucket: pd.DataFrame, last_seen: pd.DataFrame, scope: Scope, span: TimeRange
 ) -> models.ServicesPanel:
+    """``per_bucket``: :func:`~warehouse.queries.overview.build_services`'s rows (each with its service's p95)."""
     zero = ("request_count", "errors_5xx", "errors_4xx")
-    per_bucket = _with(per_bucket, "service", "bucket", *zero)
+    per_bucket = _with(per_bucket, "service", "bucket", *zero, "p95_ms")
+    p95 = {str(r.service): _num(r.p95_ms) for r in per_bucket.drop_duplicates("service").itertuples()}
+    per_bucket = per_bucket.drop(columns="p95_ms")
     shaped = shaping.fill_gaps(per_bucket, scope.start, scope.end, scope.step_s, by=("service",), zero=zero)
-    p95 = {str(r.service): _num(r.p95_ms) for r in latency.itertuples()}
     seen = {str(r.service): _utc(r.last_seen) for r in last_seen.itertuples() if not pd.isna(r.last_seen)}
     seconds = (scope.end - scope.start).total_seconds()
     rows = []

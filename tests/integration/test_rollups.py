@@ -14,6 +14,8 @@ from lookout.settings import Settings
 from pipeline.sinks import ClickHouseSink
 from tests.integration.conftest import eventually
 from warehouse import clickhouse
+from warehouse.queries import overview
+from warehouse.queries.overview import Scope
 from warehouse.queries.timeseries import SeriesQuery, api_series, log_volume
 from warehouse.rollup_refresh import refresh
 from warehouse.tables import TABLES
@@ -113,9 +115,24 @@ def write_redelivered(settings: Settings, kind: str, events: list[bytes], tag: s
     return 10 + n + 5
 
 
+def replace_ts(event: bytes, ts: int) -> bytes:
+    """A copy of wire-form ``event`` at ``ts`` with its own event id."""
+    return orjson.dumps({**orjson.loads(event), "ts": ts, "event_id": str(uuid.uuid4())})
+
+
+def write_once(settings: Settings, events: list[bytes], tag: str) -> None:
+    sink = ClickHouseSink.from_settings(settings)
+    try:
+        sink.write(TABLES["api_metric"], events, f"lookout.api_metric:0:{tag}:once")
+    finally:
+        sink.close()
+
+
 def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(settings, node):
     service = f"redeliver-{uuid.uuid4().hex[:6]}"
-    now = int(time.time() * 1000)
+    # The last 0.3 s of the previous minute: each copy is a part whose rows all lie in a minute's last second,
+    # which partition pruning once skipped when the refresh compared timestamps with a DateTime (rollup 0).
+    now = (int(time.time()) // 60) * 60_000 - 300
     events = [
         orjson.dumps(
             {
@@ -141,8 +158,13 @@ def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(s
     rollup = client.query(
         "SELECT sum(requests) FROM api_metrics_1m FINAL WHERE service = {s:String}", parameters={"s": service}
     )
+    per_service = client.query(
+        "SELECT sum(requests), sum(errors), sum(latency_sum_ms) FROM api_services_1m FINAL WHERE service = {s:String}",
+        parameters={"s": service},
+    )
     assert raw.result_rows[0][0] == 25
     assert rollup.result_rows[0][0] == 25
+    assert per_service.result_rows[0] == (25, 0, 25.0)
     assert sum(p["request_count"] for p in api_series(client, query)) == 25
     client.close()
 
@@ -164,4 +186,128 @@ def test_the_node_rolls_up_new_minutes_by_itself(collector_url, ingest_key, node
 
     # Marked minutes are taken 10 s after the insert that marked them (warehouse/rollup_refresh.py).
     assert eventually(lambda: rolled_up() == 7, timeout_s=40, interval_s=0.5)
+    client.close()
+
+
+def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(settings, node):
+    """Two ended hours of api_metric events, stored as a re-delivery cut differently stores them: the hourly
+    rollup holds the minute rollup's sums hour by hour (and the raw sizes), the per-service one the raw rows'
+    counts, a second re-delivery changes neither, and a day's panel reading whole hours counts every request
+    once."""
+    service = f"hourly-{uuid.uuid4().hex[:6]}"
+    hour = (int(time.time()) // 3600 - 3) * 3600_000  # the start of an hour that ended two hours ago
+    events = [
+        orjson.dumps(
+            {
+                "kind": "api_metric",
+                "event_id": str(uuid.uuid4()),
+                "ts": hour + (i % 2) * 3600_000 + i * 61_000,  # two hours, many minutes each
+                "service": service,
+                "endpoint": "/pay",
+                "method": "POST",
+                "status_code": 500 if i % 7 == 0 else 404 if i % 5 == 0 else 200,
+                "response_time_ms": float(i % 40) + 0.5,
+                "request_size_bytes": 100 + i,
+                **({"response_size_bytes": 1000 + i} if i % 3 else {}),
+            }
+        )
+        for i in range(50)
+    ]
+    client = clickhouse.connect(settings.clickhouse_dsn)
+    by_hour = (
+        "SELECT hour, sum(requests), sum(errors), sum(latency_sum_ms), max(latency_max_ms), "
+        "sum(request_size_sum), sum(response_size_sum), sum(response_size_count), max(request_size_max) "
+        "FROM api_metrics_1h FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    by_minute = (
+        "SELECT toStartOfHour(minute) AS hour, sum(requests), sum(errors), sum(latency_sum_ms), max(latency_max_ms) "
+        "FROM api_metrics_1m FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    raw_sizes = (
+        "SELECT toStartOfHour(timestamp) AS hour, sum(request_size_bytes), sum(response_size_bytes), "
+        "count(response_size_bytes), max(request_size_bytes) FROM api_metrics FINAL WHERE service = {s:String} "
+        "GROUP BY hour ORDER BY hour"
+    )
+    per_service = (
+        "SELECT hour, sum(requests), sum(errors), sum(errors_4xx), sum(latency_sum_ms), max(latency_max_ms) "
+        "FROM api_services_1h FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    raw_per_hour = (
+        "SELECT toStartOfHour(timestamp) AS hour, count(), countIf(status_code >= 500), "
+        "countIf(status_code >= 400 AND status_code < 500), sum(response_time_ms), max(response_time_ms) "
+        "FROM api_metrics FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
+    )
+    day = Scope(datetime.fromtimestamp(hour / 1000, UTC) - timedelta(hours=20), datetime.now(UTC), service=service)
+
+    def requests_in_day() -> int:
+        return int(overview.frame(client, overview.build_requests(day))["request_count"].sum())
+
+    assert write_redelivered(settings, "api_metric", events, service) > len(events)
+    # A batch of its own in the last second of the second hour (see the redelivery test above).
+    write_once(settings, [replace_ts(e, hour + 2 * 3600_000 - 200 - i) for i, e in enumerate(events[:5])], service)
+    assert requests_in_day() == 55  # whatever the job has rolled up so far
+    refresh(client, settle_s=0)
+    hourly = client.query(by_hour, parameters={"s": service}).result_rows
+    minutely = client.query(by_minute, parameters={"s": service}).result_rows
+    sizes = client.query(raw_sizes, parameters={"s": service}).result_rows
+    assert [row[0].timestamp() * 1000 for row in hourly] == [hour, hour + 3600_000]
+    assert [row[1] for row in hourly] == [25, 30]
+    assert [row[:3] for row in hourly] == [row[:3] for row in minutely]
+    for ours, theirs in zip(hourly, minutely, strict=True):
+        assert ours[3] == pytest.approx(theirs[3]) and ours[4] == theirs[4]
+    assert [row[5:] for row in hourly] == [row[1:] for row in sizes]
+    services = client.query(per_service, parameters={"s": service}).result_rows
+    raw_hours = client.query(raw_per_hour, parameters={"s": service}).result_rows
+    assert [row[:4] for row in services] == [row[:4] for row in raw_hours] and raw_hours[0][3] > 0
+    for ours, theirs in zip(services, raw_hours, strict=True):
+        assert ours[4] == pytest.approx(theirs[4]) and ours[5] == theirs[5]
+    assert requests_in_day() == 55
+
+    write_redelivered(settings, "api_metric", events, f"{service}-again")  # other tokens: stored again
+    refresh(client, settle_s=0)
+    assert client.query(by_hour, parameters={"s": service}).result_rows == hourly
+    assert client.query(per_service, parameters={"s": service}).result_rows == services
+    assert requests_in_day() == 55
+    rolled = client.query(
+        "SELECT uniqExact(hour) FROM api_metrics_1h FINAL WHERE service = {s:String} "
+        "AND hour + toIntervalHour(1) <= (SELECT max(processed_until) FROM rollup_hour_progress)",
+        parameters={"s": service},
+    ).result_rows[0][0]
+    assert rolled == 2  # both hours ended, so the panel took them from the hourly rollup
+    client.close()
+
+
+def test_a_batch_in_the_last_second_before_the_first_whole_hour_is_in_a_days_panels(settings, node):
+    """A day's panels read the minutes before the first whole hour from the raw rows (the sizes always, the
+    requests until the job rolls them up); a part whose rows all lie in that hour's last second is read too."""
+    service = f"edge-{uuid.uuid4().hex[:6]}"
+    start = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=26)
+    first_hour = start + timedelta(minutes=30)
+    at = int(first_hour.timestamp() * 1000)
+    events = [
+        orjson.dumps(
+            {
+                "kind": "api_metric",
+                "event_id": str(uuid.uuid4()),
+                "ts": at - 300 + i,
+                "service": service,
+                "endpoint": "/edge",
+                "method": "GET",
+                "status_code": 200,
+                "response_time_ms": 5.0,
+                "request_size_bytes": 100 * (i + 1),
+            }
+        )
+        for i in range(3)
+    ]
+    write_once(settings, events, service)
+    client = clickhouse.connect(settings.clickhouse_dsn)
+    day = Scope(start, start + timedelta(days=1), service=service)
+    assert day.hourly
+    sizes = overview.frame(client, overview.build_sizes(day)).dropna(subset=["request_avg_bytes"])
+    assert sizes["request_avg_bytes"].tolist() == [200.0]
+    assert sizes["request_max_bytes"].tolist() == [300]
+    assert int(overview.frame(client, overview.build_requests(day))["request_count"].sum()) == 3
+    refresh(client, settle_s=0)
+    assert int(overview.frame(client, overview.build_requests(day))["request_count"].sum()) == 3
     client.close()

@@ -3,6 +3,10 @@ into answers (gaps, rates, comparison, tables and links) and the platform-health
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,20 +28,69 @@ def scope(minutes: int = 5, **filters: str) -> Scope:
 
 @pytest.mark.parametrize(
     ("span", "step"),
-    [(timedelta(minutes=15), 60), (timedelta(hours=1), 60), (timedelta(hours=24), 900), (timedelta(days=7), 7200)],
+    [
+        (timedelta(minutes=15), 60),
+        (timedelta(hours=1), 60),
+        (timedelta(hours=12), 600),
+        (timedelta(hours=24), 3600),  # a day or more: whole hours, so the hourly rollups answer
+        (timedelta(days=7), 7200),
+    ],
 )
 def test_steps_stay_readable_and_never_below_a_minute(span, step):
     assert Scope(NOW - span, NOW).step_s == step
     assert span.total_seconds() / step <= queries.MAX_POINTS
+    assert Scope(NOW - span, NOW).hourly == (span >= timedelta(days=1))
+
+
+def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_minutes():
+    day, sql_short = Scope(NOW - timedelta(days=1), NOW, service="pay"), queries.build_requests(scope(60))[0]
+    sql, params = queries.build_requests(day)
+    assert "api_services_1h FINAL" in sql and "api_services_1m FINAL" in sql and "rollup_hour_progress" in sql
+    assert "_1h" not in sql_short and "api_services_1m FINAL" in sql_short and "api_metrics_1m" not in sql_short
+    assert params["step"] == 3600 and sql.count("service = {service:String}") >= 3
+    # Panels by time or service read the per-service hours; one endpoint's, and the endpoint rankings, cannot.
+    for built in (queries.build_services(day), queries.build_ingest(day)):
+        assert "api_services_1h FINAL" in built[0] and "api_metrics_1" not in built[0]
+        assert built[0].endswith(queries.FINAL_PER_PARTITION)
+    for built in (queries.build_requests(replace(day, endpoint="/x")), queries.build_endpoints(day)):
+        assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]
+    sizes, _ = queries.build_sizes(day)
+    assert "api_metrics_1h FINAL" in sizes and "api_metrics FINAL" in sizes and "api_metrics_1m" not in sizes
+    assert "sum(request_size_bytes)" in queries.build_sizes(scope(60))[0]
 
 
 def test_user_values_travel_as_parameters_never_as_sql():
     hostile = "x' OR 1=1 --"
-    sql, params = queries.build_top(scope(service=hostile, endpoint=hostile, method="GET"), TopOrder.p95, 7)
+    sql, params = queries.build_endpoints(scope(service=hostile, endpoint=hostile, method="GET"))
     assert hostile not in sql
-    assert params["service"] == params["endpoint"] == hostile and params["limit"] == 7
+    assert params["service"] == params["endpoint"] == hostile
     assert "service = {service:String}" in sql and "endpoint = {endpoint:String}" in sql
-    assert "ORDER BY p95_ms DESC" in sql and "quantilesTDigestMerge" in sql
+    assert "quantilesTDigestMerge" in sql
+
+
+def test_the_rankings_order_one_frame_of_every_endpoint():
+    endpoints = pd.DataFrame(
+        {
+            "service": ["a", "a", "b", "c"],
+            "method": ["GET", "POST", "GET", "GET"],
+            "endpoint": ["/x", "/y", "/x", "/z"],
+            "request_count": [10, 30, 30, 5],
+            "errors_5xx": [1, 0, 4, 4],
+            "errors_4xx": [0, 0, 0, 0],
+            "p50_ms": [1.0, 2.0, 3.0, 4.0],
+            "p95_ms": [50.0, 20.0, 90.0, 90.0],
+            "p99_ms": [60.0, 30.0, 99.0, 95.0],
+        }
+    )
+
+    def names(order: TopOrder, limit: int) -> list[str]:
+        return [f"{r.service}{r.endpoint}" for r in queries.top(endpoints, order, limit).itertuples()]
+
+    # Ties fall back to traffic, then to the name; the frame itself is left as it was.
+    assert names(TopOrder.requests, 3) == ["a/y", "b/x", "a/x"]
+    assert names(TopOrder.errors, 2) == ["b/x", "c/z"]
+    assert names(TopOrder.p95, 10) == ["b/x", "c/z", "a/x", "a/y"]
+    assert endpoints["service"].tolist() == ["a", "a", "b", "c"]
 
 
 def test_filters_a_rollup_lacks_are_left_out_for_it():
@@ -127,14 +180,13 @@ def test_endpoint_tables_link_every_number_to_the_matching_search():
 def test_services_table_sums_buckets_and_lists_quiet_services():
     per_bucket = pd.DataFrame([
         {"service": "pay", "bucket": pd.Timestamp("2026-12-01 11:56"), "request_count": 120, "errors_5xx": 1,
-         "errors_4xx": 2},
+         "errors_4xx": 2, "p95_ms": 120.0},
         {"service": "pay", "bucket": pd.Timestamp("2026-12-01 11:58"), "request_count": 60, "errors_5xx": 0,
-         "errors_4xx": 0},
+         "errors_4xx": 0, "p95_ms": 120.0},
     ])  # fmt: skip
-    latency = pd.DataFrame([{"service": "pay", "p95_ms": 120.0}])
     seen = pd.DataFrame([{"service": "pay", "last_seen": pd.Timestamp("2026-12-01 11:58:30")},
                          {"service": "batch", "last_seen": pd.Timestamp("2026-12-01 09:00")}])  # fmt: skip
-    panel = panels.services_panel(per_bucket, latency, seen, scope(), parse_range("now-5m", "now", NOW))
+    panel = panels.services_panel(per_bucket, seen, scope(), parse_range("now-5m", "now", NOW))
     pay, batch = panel.data
     assert (pay.service, pay.request_count, pay.errors_5xx, pay.errors_4xx, pay.p95_ms) == ("pay", 180, 1, 2, 120.0)
     assert pay.requests_per_s == pytest.approx(180 / 300) and pay.spark == [0.0, 2.0, 0.0, 1.0, 0.0]
@@ -170,3 +222,55 @@ def test_platform_health_turns_counters_into_rates_between_two_scrapes():
     table = panels.health_panel(second, ["http://x/metrics: refused"], 15).table
     assert table.rows[-1]["detail"].text == "http://x/metrics: refused"
     assert panels.health_tone(models.HealthItem(key="paused", label="", value=1, unit=""), 15) == "danger"
+
+
+def test_identical_queries_asked_together_run_once_and_each_asker_gets_its_own_frame():
+    shared = panels.SharedQueries()
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def run() -> pd.DataFrame:
+        runs.append(1)
+        started.set()
+        assert release.wait(5)
+        return pd.DataFrame({"n": [1, 2]})
+
+    built = ("SELECT 1", {"start": NOW})
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(shared.frame, "viewer", built, run)
+        assert started.wait(5)
+        second = pool.submit(shared.frame, "viewer", built, run)
+        other_role = pool.submit(shared.frame, "admin", built, lambda: pd.DataFrame({"n": [3]}))
+        assert other_role.result(5)["n"].tolist() == [3]  # another role never shares an answer
+        running = shared._running[("viewer", *panels.SharedQueries.key_of(built))]
+        while not running._condition._waiters:  # until the second asker waits for the first's frame
+            time.sleep(0.01)
+        release.set()
+        frames = [first.result(5), second.result(5)]
+    assert len(runs) == 1 and [f["n"].tolist() for f in frames] == [[1, 2], [1, 2]]
+    assert frames[0] is not frames[1]
+    assert shared.frame("viewer", built, lambda: pd.DataFrame({"n": [9]}))["n"].tolist() == [9]  # nothing kept
+
+
+def test_a_failed_shared_query_fails_every_asker_and_is_not_kept():
+    shared = panels.SharedQueries()
+
+    def fail() -> pd.DataFrame:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        shared.frame("viewer", ("SELECT 1", {}), fail)
+    assert shared.frame("viewer", ("SELECT 1", {}), lambda: pd.DataFrame({"n": [1]}))["n"].tolist() == [1]
+
+
+def test_the_clock_of_a_panel_is_rounded_up_to_a_whole_second():
+    assert panels.whole_second(NOW) == NOW
+    assert panels.whole_second(NOW + timedelta(microseconds=1)) == NOW + timedelta(seconds=1)
+    assert panels.whole_second(NOW + timedelta(milliseconds=999)) == NOW + timedelta(seconds=1)
+
+
+def test_only_services_not_heard_in_the_last_hour_are_looked_up_further_back():
+    recent, _ = queries.build_recent_seen(scope(service="pay"))
+    older, params = queries.build_older_seen(scope(service="pay"), ["a", "b' --"])
+    assert "INTERVAL 1 HOUR" in recent and "_1m" not in recent
+    assert params["heard"] == ["a", "b' --"] and "b' --" not in older
+    assert older.count("service NOT IN {heard:Array(String)}") == 4 and "api_services_1m" in older

@@ -2,11 +2,17 @@
 hands a pandas frame to the panel (clickhouse-connect's ``query_df``), which shapes it (dashboards/shaping.py).
 
 Aggregates read :func:`rolled_up_or_raw`: rolled-up minutes from the per-minute rollups (migration 0006),
-minutes not rolled up yet from the raw tables, so every range is exact and a range of days reads ~1,000 times
-fewer rows than the raw table holds. Percentiles merge the rollups' t-digest states
-(``quantilesTDigestMerge``), so a percentile over a day is a percentile of the day's requests, not an average
-of per-minute percentiles. Only what the rollups cannot answer (sizes, single slowest requests, the last
-event seen) reads the raw tables.
+minutes not rolled up yet from the raw tables, so every range is exact. Ranges of a day or more step by whole
+hours (never 15 or 20 minutes), so their buckets are unions of hours and read the per-hour rollups (0007)
+through :func:`hours_and_the_rest`: whole hours from the hourly rollup, the hours the range cuts at either end
+and hours not rolled up yet from the minute path, still exact, and 60 times fewer rows to merge than minutes.
+Percentiles merge the rollups' t-digest states (``quantilesTDigestMerge``), so a percentile over a day is a
+percentile of the day's requests, not an average of per-minute or per-hour percentiles. Panels that group by
+time or service alone (requests, errors, latency, services, ingest) read :meth:`Scope.service_rows`: the
+per-service rollups (0008), one t-digest state per service-minute or service-hour instead of one per endpoint,
+method and status class (merging them is most of a panel's cost). Sizes come from the
+hourly rollup's sums over long ranges; the slowest requests and the last event seen read raw rows only where
+the rollups point (see their builders).
 """
 
 from __future__ import annotations
@@ -20,7 +26,19 @@ import pandas as pd
 import psycopg
 from clickhouse_connect.driver.client import Client
 
-from warehouse.queries.rollups import API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M, Rollup, rolled_up_or_raw
+from warehouse.queries.rollups import (
+    API_METRICS_1M,
+    API_SERVICES_1M,
+    API_SERVICES_SHAPE,
+    API_SIZES_1M,
+    HOURLY,
+    LOGS_1M,
+    SYSTEM_METRICS_1M,
+    Rollup,
+    aggregate_sql,
+    hours_and_the_rest,
+    rolled_up_or_raw,
+)
 
 # The rollups hold these levels (migration 0006); a merge must name the same ones.
 QUANTILES = "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_quantiles)"
@@ -28,11 +46,19 @@ P50, P95, P99 = "q[1]", "q[3]", "q[4]"
 # Readable steps, at most ~120 points per line; never below the rollups' minute.
 STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_POINTS = 120
+# From a day on, steps are whole hours (a day: 24 points, not 96), so long ranges read the hourly rollups.
+HOURLY_FROM_S = 86400
+HOUR_S = 3600
 TOP_LIMIT = 10
 SLOWEST_LIMIT = 20
 _START = "{start:DateTime64(3, 'UTC')}"
 _END = "{end:DateTime64(3, 'UTC')}"
 _BUCKET = "toStartOfInterval({column}, toIntervalSecond({{step:UInt32}}))"
+# The copies a FINAL here collapses always share a partition (rollups and raw tables are partitioned by day and
+# retention, both fixed by a row's key), so FINAL need not merge across partitions: ~30% less CPU per panel.
+# (Merging across them would collapse rollup rows that differ only in retention; the one case it no longer
+# covers is a raw copy re-delivered after its retention setting changed, which no merge collapses either.)
+FINAL_PER_PARTITION = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 
 
 class TopOrder(StrEnum):
@@ -56,7 +82,13 @@ class Scope:
     @property
     def step_s(self) -> int:
         span = (self.end - self.start).total_seconds()
-        return next((step for step in STEPS_S if span / step <= MAX_POINTS), STEPS_S[-1])
+        floor = HOUR_S if span >= HOURLY_FROM_S else 0
+        return next((step for step in STEPS_S if step >= floor and span / step <= MAX_POINTS), STEPS_S[-1])
+
+    @property
+    def hourly(self) -> bool:
+        """Buckets are unions of whole hours, so whole hours can come from the hourly rollups."""
+        return self.step_s % HOUR_S == 0
 
     def shifted(self, offset: timedelta) -> Scope:
         """The same scope ``offset`` earlier (the previous period a comparison draws)."""
@@ -69,19 +101,50 @@ class Scope:
                 params[name] = getattr(self, name)
         return params
 
+    def filters(self, rollup: Rollup | None) -> list[str]:
+        """The scope's filters on the rollup's dimensions (all of them for the raw table: ``None``)."""
+        names = {"service", "endpoint", "method"} if rollup is None else {n for n, _ in rollup.dimensions}
+        return [
+            f"{name} = {{{name}:String}}"
+            for name in ("service", "endpoint", "method")
+            if getattr(self, name) and name in names
+        ]
+
     def where(self, rollup: Rollup | None) -> tuple[str, str]:
         """(rollup WHERE, raw WHERE) selecting the same minutes; filters the rollup lacks are left out."""
-        names = {"service", "endpoint", "method"} if rollup is None else {n for n, _ in rollup.dimensions}
-        on_minute = [f"minute >= toStartOfMinute({_START})", f"minute < {_END}"]
-        on_raw = [f"timestamp >= toStartOfMinute({_START})", f"toStartOfMinute(timestamp) < {_END}"]
-        for name in ("service", "endpoint", "method"):
-            if getattr(self, name) and name in names:
-                on_minute.append(f"{name} = {{{name}:String}}")
-                on_raw.append(f"{name} = {{{name}:String}}")
+        filters = self.filters(rollup)
+        on_minute = [f"minute >= toStartOfMinute({_START})", f"minute < {_END}", *filters]
+        on_raw = [f"timestamp >= toStartOfMinute({_START})", f"toStartOfMinute(timestamp) < {_END}", *filters]
         return " AND ".join(on_minute), " AND ".join(on_raw)
 
-    def rows(self, rollup: Rollup) -> str:
-        return rolled_up_or_raw(rollup, *self.where(rollup))
+    def rows(self, rollup: Rollup, finer: Rollup | None = None) -> str:
+        """Rows of ``finer``'s shape (default: ``rollup``, a minute rollup) with a ``minute`` column: whole hours
+        from the hourly rollup when the buckets allow it, the rest from the minute path."""
+        finer = finer or rollup
+        if not self.hourly:
+            return (
+                rolled_up_or_raw(finer, *self.where(rollup))
+                if finer.target
+                else aggregate_sql(finer, self.where(None)[1])
+            )
+        rollup_where, raw_where = self.where(rollup if finer.target else None)
+        hour_where = " AND ".join(self.filters(rollup)) or "1"
+        return hours_and_the_rest(HOURLY[rollup.target], finer, *_WHOLE_HOURS, hour_where, rollup_where, raw_where)
+
+    def service_rows(self) -> str:
+        """Rows of the per-service rollups' shape (time column ``minute``): from those rollups, unless an endpoint
+        or method is asked for, which only the full-dimension ones know."""
+        if self.endpoint or self.method:
+            shape = ", ".join(f"{expression} AS {name}" for name, expression in API_SERVICES_SHAPE)
+            return f"SELECT minute, {shape} FROM ({self.rows(API_METRICS_1M)})"
+        return self.rows(API_SERVICES_1M)
+
+
+# The minutes a scope covers are [toStartOfMinute(start), the end's minute + 1 minute); the whole hours within.
+_WHOLE_HOURS = (
+    f"toStartOfHour(toStartOfMinute({_START}) + toIntervalMinute(59))",
+    f"toStartOfHour(toStartOfMinute({_END} - toIntervalMillisecond(1)) + toIntervalMinute(1))",
+)
 
 
 def build_requests(scope: Scope) -> tuple[str, dict[str, Any]]:
@@ -90,11 +153,11 @@ def build_requests(scope: Scope) -> tuple[str, dict[str, Any]]:
     sql = (
         "SELECT bucket, request_count, errors_5xx, errors_4xx, "
         f"{P50} AS p50_ms, {P95} AS p95_ms, {P99} AS p99_ms FROM ("
-        f"SELECT {bucket} AS bucket, sum(requests) AS request_count, sumIf(requests, status_class = 5) AS errors_5xx, "
-        f"sumIf(requests, status_class = 4) AS errors_4xx, {QUANTILES} AS q "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY bucket) ORDER BY bucket"
+        f"SELECT {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
+        f"sum(errors_4xx) AS errors_4xx, {QUANTILES} AS q "
+        f"FROM ({scope.service_rows()}) GROUP BY bucket) ORDER BY bucket"
     )
-    return sql, scope.params()
+    return sql + FINAL_PER_PARTITION, scope.params()
 
 
 def build_status_mix(scope: Scope) -> tuple[str, dict[str, Any]]:
@@ -104,19 +167,18 @@ def build_status_mix(scope: Scope) -> tuple[str, dict[str, Any]]:
         f"SELECT {bucket} AS bucket, status_class, sum(requests) AS request_count "
         f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY bucket, status_class ORDER BY bucket, status_class"
     )
-    return sql, scope.params()
+    return sql + FINAL_PER_PARTITION, scope.params()
 
 
 def build_ingest(scope: Scope) -> tuple[str, dict[str, Any]]:
     """Per bucket and kind: events stored in ClickHouse (the PostgreSQL kinds: :data:`PG_INGEST`)."""
     on_minute = _BUCKET.format(column="minute")
     parts = [
-        f"SELECT {on_minute} AS bucket, '{kind}' AS kind, sum({measure}) AS event_count FROM ({scope.rows(rollup)}) "
-        "GROUP BY bucket"
-        for kind, rollup, measure in (
-            ("api_metric", API_METRICS_1M, "requests"),
-            ("log", LOGS_1M, "events"),
-            ("system_metric", SYSTEM_METRICS_1M, "samples"),
+        f"SELECT {on_minute} AS bucket, '{kind}' AS kind, sum({measure}) AS event_count FROM ({rows}) GROUP BY bucket"
+        for kind, rows, measure in (
+            ("api_metric", scope.service_rows(), "requests"),
+            ("log", scope.rows(LOGS_1M), "events"),
+            ("system_metric", scope.rows(SYSTEM_METRICS_1M), "samples"),
         )
     ]
     raw_where = scope.where(LOGS_1M)[1]  # blockchain events have a service, no endpoint
@@ -124,7 +186,7 @@ def build_ingest(scope: Scope) -> tuple[str, dict[str, Any]]:
         f"SELECT {_BUCKET.format(column='timestamp')} AS bucket, 'blockchain_event' AS kind, count() AS event_count "
         f"FROM blockchain_events FINAL WHERE {raw_where} GROUP BY bucket"
     )
-    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY bucket, kind", scope.params()
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY bucket, kind" + FINAL_PER_PARTITION, scope.params()
 
 
 # The kinds PostgreSQL stores, counted per bucket the same way (buckets aligned to the epoch, as ClickHouse's).
@@ -140,90 +202,112 @@ PG_INGEST = (
 )
 
 
-def build_top(scope: Scope, order: TopOrder, limit: int = TOP_LIMIT) -> tuple[str, dict[str, Any]]:
-    """Endpoints (service, method, path) ranked by ``order``: requests, 5xx, 4xx, p50/p95/p99."""
+def build_endpoints(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Every endpoint (service, method, path): requests, 5xx, 4xx, p50/p95/p99. Unranked: the rankings
+    (:func:`top`) of one page share this one query (dashboards/views/overview_panels.py: SharedQueries)."""
     sql = (
         f"SELECT service, method, endpoint, request_count, errors_5xx, errors_4xx, {P50} AS p50_ms, {P95} AS p95_ms, "
         f"{P99} AS p99_ms FROM (SELECT service, method, endpoint, sum(requests) AS request_count, "
         "sumIf(requests, status_class = 5) AS errors_5xx, sumIf(requests, status_class = 4) AS errors_4xx, "
         f"{QUANTILES} AS q FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service, method, endpoint) "
-        f"ORDER BY {TopOrder(order).value} DESC, request_count DESC, service, method, endpoint LIMIT {{limit:UInt32}}"
+        "ORDER BY service, method, endpoint"
     )
-    return sql, {**scope.params(), "limit": limit}
+    return sql + FINAL_PER_PARTITION, scope.params()
+
+
+def top(endpoints: pd.DataFrame, order: TopOrder, limit: int = TOP_LIMIT) -> pd.DataFrame:
+    """The first ``limit`` endpoints of :func:`build_endpoints`'s rows by ``order``, then by requests, then by
+    name (pure)."""
+    keys = [TopOrder(order).value, "request_count", "service", "method", "endpoint"]
+    ranked = endpoints.sort_values(keys, ascending=[False, False, True, True, True], na_position="last", kind="stable")
+    return ranked.head(limit).reset_index(drop=True)
 
 
 def build_services(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per service and bucket: requests, 5xx, 4xx (the service table sums them and draws them as a spark line)."""
+    """Per service and bucket: requests, 5xx, 4xx (the service table sums them and draws them as a spark line),
+    and on every row the service's p95 over the whole range, merged from the buckets' states in the same scan."""
     bucket = _BUCKET.format(column="minute")
     sql = (
-        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, "
-        "sumIf(requests, status_class = 5) AS errors_5xx, "
-        "sumIf(requests, status_class = 4) AS errors_4xx "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service, bucket ORDER BY service, bucket"
+        "SELECT service, bucket, request_count, errors_5xx, errors_4xx, "
+        "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(state) OVER (PARTITION BY service)[3] AS p95_ms FROM ("
+        f"SELECT service, {bucket} AS bucket, sum(requests) AS request_count, sum(errors) AS errors_5xx, "
+        "sum(errors_4xx) AS errors_4xx, quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(latency_quantiles) AS state "
+        f"FROM ({scope.service_rows()}) GROUP BY service, bucket) ORDER BY service, bucket"
     )
-    return sql, scope.params()
+    return sql + FINAL_PER_PARTITION, scope.params()
 
 
-def build_service_latency(scope: Scope) -> tuple[str, dict[str, Any]]:
-    sql = (
-        f"SELECT service, {P95} AS p95_ms FROM (SELECT service, {QUANTILES} AS q "
-        f"FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service) ORDER BY service"
-    )
-    return sql, scope.params()
+_SEEN_TABLES = ("api_metrics", "logs", "system_metrics", "blockchain_events")
 
 
-def build_last_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per service: its newest event of any ClickHouse kind up to the end of the range, looking back 30 days
-    (not only in the range: a service that went quiet before it is exactly the one to notice).
-
-    The last hour comes from the raw tables, to the millisecond; older minutes from the rollups (the minute
-    itself), which are ~1,000 times smaller than the raw tables, so a quiet service costs no scan of a month
-    of raw rows. Blockchain events have no rollup (they are few). ``max`` needs no FINAL: a re-delivered
-    copy has the same timestamp.
-    """
+def build_recent_seen(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Per service heard in the last hour up to the end of the range: its newest event of any ClickHouse kind, to
+    the millisecond, from the raw tables. ``max`` needs no FINAL: a re-delivered copy has the same timestamp."""
     service = " AND service = {service:String}" if scope.service else ""
     recent = f"timestamp >= {_END} - INTERVAL 1 HOUR AND timestamp < {_END}{service}"
-    older = f"minute >= {_END} - INTERVAL 30 DAY AND minute < {_END} - INTERVAL 1 HOUR{service}"
+    parts = " UNION ALL ".join(
+        f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service" for table in _SEEN_TABLES
+    )
+    return f"SELECT service, max(seen) AS last_seen FROM ({parts}) GROUP BY service", scope.params()
+
+
+def build_older_seen(scope: Scope, heard: list[str]) -> tuple[str, dict[str, Any]]:
+    """Per service not in ``heard`` (:func:`build_recent_seen`'s services): its newest event in the 30 days before
+    that hour (a service that went quiet before the range is exactly the one to notice), to the minute, from the
+    minute rollups: service leads their sorting keys, so ``NOT IN`` the heard ones skips their rows through the
+    primary index and a month costs nothing while every service is talking. (The heard services travel as a
+    parameter: as a subquery, ClickHouse rebuilt their set for each table.) Blockchain events have no rollup."""
+    quiet = "service NOT IN {heard:Array(String)}" + (" AND service = {service:String}" if scope.service else "")
+    older = f"minute >= {_END} - INTERVAL 30 DAY AND minute < {_END} - INTERVAL 1 HOUR AND {quiet}"
     parts = [
-        f"SELECT service, max(timestamp) AS seen FROM {table} WHERE {recent} GROUP BY service"
-        for table in ("api_metrics", "logs", "system_metrics")
-    ]
-    parts += [
         f"SELECT service, toDateTime64(max(minute), 3, 'UTC') AS seen FROM {rollup.target} WHERE {older} "
         "GROUP BY service"
-        for rollup in (API_METRICS_1M, LOGS_1M, SYSTEM_METRICS_1M)
+        for rollup in (API_SERVICES_1M, LOGS_1M, SYSTEM_METRICS_1M)
     ]
     parts.append(
         "SELECT service, max(timestamp) AS seen FROM blockchain_events "
-        f"WHERE timestamp >= {_END} - INTERVAL 30 DAY AND timestamp < {_END}{service} GROUP BY service"
+        f"WHERE timestamp >= {_END} - INTERVAL 30 DAY AND timestamp < {_END} - INTERVAL 1 HOUR AND {quiet} "
+        "GROUP BY service"
     )
-    return f"SELECT service, max(seen) AS last_seen FROM ({' UNION ALL '.join(parts)}) GROUP BY service", scope.params()
+    sql = f"SELECT service, max(seen) AS last_seen FROM ({' UNION ALL '.join(parts)}) GROUP BY service"
+    return sql, {**scope.params(), "heard": heard}
 
 
 def build_sizes(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Per bucket: average and largest request and response body. The rollups do not carry sizes, so this
-    reads the raw rows, with FINAL so that a re-delivered copy does not move the average."""
-    _, raw_where = scope.where(None)
+    """Per bucket: average and largest request and response body. From the hourly rollup's sums (whole hours
+    of long ranges) and the raw rows with FINAL (the rest: the minute rollups carry no sizes), so that a
+    re-delivered copy does not move the average. The average is sum / count of the bodies with a size."""
     sql = (
-        f"SELECT {_BUCKET.format(column='timestamp')} AS bucket, avg(request_size_bytes) AS request_avg_bytes, "
-        "max(request_size_bytes) AS request_max_bytes, avg(response_size_bytes) AS response_avg_bytes, "
-        "max(response_size_bytes) AS response_max_bytes "
-        f"FROM api_metrics FINAL WHERE {raw_where} GROUP BY bucket ORDER BY bucket"
+        f"SELECT {_BUCKET.format(column='minute')} AS bucket, "
+        "sum(request_size_sum) / nullIf(sum(request_size_count), 0) AS request_avg_bytes, "
+        "if(sum(request_size_count) = 0, NULL, max(request_size_max)) AS request_max_bytes, "
+        "sum(response_size_sum) / nullIf(sum(response_size_count), 0) AS response_avg_bytes, "
+        "if(sum(response_size_count) = 0, NULL, max(response_size_max)) AS response_max_bytes "
+        f"FROM ({scope.rows(API_METRICS_1M, API_SIZES_1M)}) GROUP BY bucket ORDER BY bucket"
     )
-    return sql, scope.params()
+    return sql + FINAL_PER_PARTITION, scope.params()
 
 
 def build_slowest(scope: Scope, limit: int = SLOWEST_LIMIT) -> tuple[str, dict[str, Any]]:
     """The slowest single requests, with the request id their metadata carries (for the request pivot).
 
-    The ranking reads only the sorting key and the latency; the rows it keeps are then fetched by their full
-    sorting key (an index lookup), so the metadata JSON is read and parsed for those rows only, not for every
-    request of the range (half the time over 7 days in bench/dashboards.py's data). FINAL is not needed: a
-    re-delivered copy has the same event_id, and LIMIT 1 BY event_id keeps one row per id.
+    The rollups find where they are: ``floor``, the ``limit``-th largest per-bucket maximum latency, is at most
+    the ``limit``-th slowest request's latency (each of those buckets holds a request that slow), so every
+    answer is in a bucket whose maximum reaches ``floor``. Only those (service, endpoint, hour)s of the raw
+    table are ranked (service, endpoint and time lead its sorting key); the rows kept are then fetched by their
+    full sorting key, so the metadata JSON is parsed for those rows only. FINAL is not needed: a re-delivered
+    copy has the same event_id, and LIMIT 1 BY event_id keeps one row per id.
     """
     _, raw_where = scope.where(None)
+    rows = scope.rows(API_METRICS_1M)
+    floor = f"(SELECT min(m) FROM (SELECT latency_max_ms AS m FROM ({rows}) ORDER BY m DESC LIMIT {{limit:UInt32}}))"
+    where = (
+        f"{raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ("
+        f"SELECT service, endpoint, toStartOfHour(minute) FROM ({rows}) WHERE latency_max_ms >= {floor}) "
+        f"AND response_time_ms >= {floor}"
+    )
     top = (
-        f"SELECT service, endpoint, timestamp, event_id FROM api_metrics WHERE {raw_where} "
+        f"SELECT service, endpoint, timestamp, event_id FROM api_metrics WHERE {where} "
         "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
     )
     sql = (
@@ -232,7 +316,7 @@ def build_slowest(scope: Scope, limit: int = SLOWEST_LIMIT) -> tuple[str, dict[s
         f"FROM api_metrics WHERE (service, endpoint, timestamp, event_id) IN ({top}) "
         "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
     )
-    return sql, {**scope.params(), "limit": limit}
+    return sql + FINAL_PER_PARTITION, {**scope.params(), "limit": limit}
 
 
 ROLLUP_AGE = "SELECT max(processed_until) AS processed_until FROM rollup_progress"
