@@ -398,6 +398,8 @@ def services_panel(
                 spark=[float(v) / scope.step_s for v in group["request_count"]],
             )
         )
+    # The busiest first: on a platform with hundreds of services the ones that carry the traffic lead.
+    rows.sort(key=lambda row: (-row.request_count, row.service))
     # Services that only log (no API metrics) are services too.
     for service in sorted(set(seen) - {r.service for r in rows}):
         rows.append(
@@ -566,6 +568,10 @@ def health_items(
         ("dead_letters", "lookout_pipeline_dead_letters", "Dead letters"),
     ):
         value = counter(family)
+        if value is None and key == "rejected" and "accepted" in sample:
+            # A labelled counter appears at its first increment: a collector that exports what it accepted
+            # and no rejection has rejected nothing yet.
+            value = 0.0
         rate = None
         if value is not None:
             sample[key] = value

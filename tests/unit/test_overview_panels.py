@@ -224,6 +224,29 @@ def test_platform_health_turns_counters_into_rates_between_two_scrapes():
     assert panels.health_tone(models.HealthItem(key="paused", label="", value=1, unit=""), 15) == "danger"
 
 
+def test_a_collector_that_rejected_nothing_yet_reads_zero_rejected():
+    # prometheus_client shows a labelled counter only after its first increment.
+    fresh = EXPOSITION.replace('lookout_collector_events_rejected_total{reason="invalid"} 0.0\n', "")
+    _, sample = panels.health_items([fresh], None, 1000.0, None, NOW, 15)
+    items, _ = panels.health_items([fresh], sample, 1010.0, None, NOW, 15)
+    rejected = next(item for item in items if item.key == "rejected")
+    assert rejected.detail == "0 since start" and rejected.value == 0.0
+    assert panels.health_tone(rejected, 15) == "ok"
+    without_collector, _ = panels.health_items([""], None, 1000.0, None, NOW, 15)
+    assert next(i for i in without_collector if i.key == "rejected").detail == "no source exports it"
+
+
+def test_services_are_listed_busiest_first_then_those_that_only_log():
+    per_bucket = pd.DataFrame([
+        {"service": name, "bucket": pd.Timestamp("2026-12-01 11:58"), "request_count": n, "errors_5xx": 0,
+         "errors_4xx": 0, "p95_ms": 10.0}
+        for name, n in (("alpha", 5), ("beta", 50), ("gamma", 50))
+    ])  # fmt: skip
+    seen = pd.DataFrame([{"service": "cron", "last_seen": pd.Timestamp("2026-12-01 11:00")}])
+    panel = panels.services_panel(per_bucket, seen, scope(), parse_range("now-5m", "now", NOW))
+    assert [row.service for row in panel.data] == ["beta", "gamma", "alpha", "cron"]
+
+
 def test_identical_queries_asked_together_run_once_and_each_asker_gets_its_own_frame():
     shared = panels.SharedQueries()
     started, release, runs = threading.Event(), threading.Event(), []
