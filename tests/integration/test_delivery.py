@@ -394,7 +394,7 @@ def group_members(lane: Lane, sink: str) -> int | None:
     return len(described["members"]) if described["group_state"] == "Stable" else None
 
 
-def wait_for_members(lane: Lane, count: int, procs: Processes, sink: str = "postgres", timeout_s: float = 45) -> None:
+def wait_for_members(lane: Lane, count: int, procs: Processes, sink: str = "postgres", timeout_s: float = 90) -> None:
     try:
         eventually(lambda: group_members(lane, sink) == count, timeout_s=timeout_s, interval_s=0.2)
     except AssertionError as exc:
