@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from access.auth import Principal
 from collector import prometheus
 from collector.errors import ApiError
-from collector.field_mapping import map_document
+from collector.field_mapping import map_native
 from collector.intake import Origin, admit, check_key
 from collector.services import CollectorServices
 from collector.syslog.framing import Deframer, FrameError
@@ -173,8 +173,8 @@ class SyslogListener:
             if principal is None:
                 continue
             items = [
-                map_document(document, default_kind=principal.default_kind, received_ms=received_ms,
-                             fallback_service=FALLBACK_SERVICE)
+                map_native(document, default_kind=principal.default_kind, received_ms=received_ms,
+                           fallback_service=FALLBACK_SERVICE)
                 for document in documents
             ]
             self._admit(items, principal, address, refused)
