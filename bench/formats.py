@@ -32,7 +32,7 @@ from bench.common import log_event
 from collector import elastic, loki, packing
 from collector.app import create_app
 from collector.body import BodyLimits, parse_body
-from collector.field_mapping import map_document
+from collector.field_mapping import map_document, map_native
 from collector.json_documents import parse_documents
 from collector.loki import PushRequest
 from collector.services import CollectorServices
@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "/v1/json (json_lines)": lambda: pack([map_document(r, default_kind="log", received_ms=now_ms)
                                                for r in parse_documents(lines, LIMITS)]),
         "syslog TCP (RFC 5424)": lambda: pack([
-            map_document(parse_syslog(frame.decode(), received_ms=now_ms).document, default_kind="log",
-                         received_ms=now_ms, fallback_service="syslog")
+            map_native(parse_syslog(frame.decode(), received_ms=now_ms).document, default_kind="log",
+                       received_ms=now_ms, fallback_service="syslog")
             for frame in Deframer(LIMITS.max_event_bytes).feed(syslog)]),
     }
     return _report(routes, args.batch, args.rounds)

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lookout.contract import KINDS, columns_for
+from lookout.contract.fields import FieldError, parse_timestamp
 
 # The last names of each list are syslog's (syslog-ng's format-json, rsyslog's properties and its StdJSONFmt
 # template, omhttp's default body: "fromhost" holds the message's HOSTNAME there).
@@ -168,6 +169,62 @@ def map_document(
     return event
 
 
+# The names map_native reads: the contract's own, as the syslog parser writes them.
+_NATIVE_NAMES = frozenset({"message", "timestamp", "level", "instance", "service", "metadata"})
+
+
+def map_native(
+    document: Mapping[str, object],
+    *,
+    default_kind: str,
+    received_ms: int,
+    fallback_service: str | None = None,
+) -> dict[str, object]:
+    """:func:`map_document` for a document already in the contract's names (the syslog parser's).
+
+    Same result, without the alias walk: each name is the column, so only the values are normalized. An
+    RFC 3339 time becomes epoch milliseconds here, read once (map_document checks its offset and
+    validation then parses it again). A document this does not cover (another name, an empty or
+    differently typed value, a time that is not plain RFC 3339) goes through map_document.
+    """
+    message = document.get("message")
+    timestamp = document.get("timestamp", received_ms)
+    level = document.get("level", DEFAULT_LEVEL)
+    instance = document.get("instance")
+    service = document.get("service", fallback_service)
+    metadata = document.get("metadata")
+    if type(timestamp) is str:
+        try:
+            timestamp = parse_timestamp(timestamp)
+        except FieldError:
+            timestamp = None
+    if (
+        document.keys() <= _NATIVE_NAMES
+        and None not in document.values()  # so None below means absent (a null stays in the event there)
+        and (message is None or (type(message) is str and message != ""))
+        # Epoch milliseconds as map_document passes them: outside this range validation's message names the
+        # unit (a hint only for numbers), so a time given as text keeps the text there.
+        and type(timestamp) is int and _SECONDS_BELOW <= timestamp < _MILLIS_BELOW
+        and type(level) is str and level != "" and not level.isdecimal()
+        and (instance is None or (type(instance) is str and instance != ""))
+        and (service is None or (type(service) is str and service != ""))
+        and (metadata is None or type(metadata) is dict)
+    ):
+        event: dict[str, object] = {"kind": default_kind}
+        if message is not None:
+            event["message"] = message
+        event["timestamp"] = timestamp
+        event["level"] = level
+        if instance is not None:
+            event["instance"] = instance
+        if service is not None:
+            event["service"] = clean_service(service)
+        event["metadata"] = dict(metadata) if metadata is not None else {}
+        return event
+    return map_document(document, default_kind=default_kind, received_ms=received_ms,
+                        fallback_service=fallback_service)
+
+
 def _shape(names: tuple[str, ...]) -> _Shape:
     """Whether names must be looked up in any case, and the groups to read (with their place in _GROUPS)."""
     # Looking names up in any case costs a scan per alias; only documents with an upper-case name need it.
@@ -189,7 +246,8 @@ def normalize_timestamp(value: str | int | float) -> str | int | float:
             if "T" in value[:11] and _HAS_OFFSET.search(value) is None:
                 return value + "Z"
             return value
-    if type(value) is bool or not math.isfinite(value):  # type: ignore[arg-type]
+    # isfinite only for floats: an int past a float's range (Python callers, not JSON) would overflow it.
+    if type(value) is bool or (type(value) is float and not math.isfinite(value)):
         return value
     magnitude = abs(value)  # type: ignore[arg-type]
     if magnitude < _SECONDS_BELOW:

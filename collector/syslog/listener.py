@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from access.auth import Principal
 from collector import prometheus
 from collector.errors import ApiError
-from collector.field_mapping import map_document
+from collector.field_mapping import map_native
 from collector.intake import Origin, admit, check_key
 from collector.services import CollectorServices
 from collector.syslog.framing import Deframer, FrameError
@@ -150,31 +150,36 @@ class SyslogListener:
         refused: list[str] = []
         unreadable = 0
         by_key: dict[str, list[dict[str, object]]] = {}
+        listener_key = self.settings.syslog_key
         for frame in frames:
-            if isinstance(frame, FrameError):
+            if type(frame) is FrameError:
                 unreadable += 1
                 refused.append(frame.reason)
                 continue
             try:
-                parsed = parse(frame.decode("utf-8", "replace"), received_ms=received_ms)
+                document, key = parse(frame.decode("utf-8", "replace"), received_ms=received_ms)
             except SyslogError as exc:
                 unreadable += 1
                 refused.append(str(exc))
                 continue
-            key = parsed.key or self.settings.syslog_key
+            key = key or listener_key
             if not key:
                 _count_refused("unauthorized", 1)
                 refused.append(f'no API key: add [{KEY_SD_ID} key="..."] to the message or set LOOKOUT_SYSLOG_KEY')
                 continue
-            by_key.setdefault(key, []).append(parsed.document)
+            documents = by_key.get(key)
+            if documents is None:
+                by_key[key] = [document]
+            else:
+                documents.append(document)
         _count_refused("invalid", unreadable)
         for key, documents in by_key.items():
             principal = self._principal(key, len(documents), refused)
             if principal is None:
                 continue
             items = [
-                map_document(document, default_kind=principal.default_kind, received_ms=received_ms,
-                             fallback_service=FALLBACK_SERVICE)
+                map_native(document, default_kind=principal.default_kind, received_ms=received_ms,
+                           fallback_service=FALLBACK_SERVICE)
                 for document in documents
             ]
             self._admit(items, principal, address, refused)

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from collector import elastic, loki, packing
 from collector.body import BadItem, BodyError, BodyLimits
-from collector.field_mapping import map_document
+from collector.field_mapping import map_document, map_native
 from collector.json_documents import parse_documents
 from collector.presented_key import presented_key
+from lookout.contract import InvalidEvent, validate_event
 from tests.fuzz.strategies import dump, json_values
 
 NOW_MS = int(time.time() * 1000)
@@ -129,6 +130,32 @@ def test_json_documents(body: bytes) -> None:
         return
     validate([map_document(r, default_kind="log", received_ms=NOW_MS) if type(r) is dict
               else r if isinstance(r, BadItem) else BadItem("not an object") for r in records])
+
+
+NATIVE_DOCUMENTS = st.dictionaries(
+    st.sampled_from(["message", "timestamp", "level", "instance", "service", "metadata", "kind", "x"]),
+    st.one_of(json_values(max_leaves=3), st.sampled_from(["", "err", "40", "2026-12-01T11:00:00.5+01:00"]),
+              st.datetimes().map(lambda moment: moment.isoformat() + "Z"),
+              st.integers(NOW_MS - 400 * 86_400_000, NOW_MS + 2 * 86_400_000)),
+    max_size=6)
+
+
+def _stored(event: dict[str, object]) -> dict[str, object] | str:
+    try:
+        wire = validate_event(event, NOW_MS).to_json_dict()
+    except InvalidEvent as exc:
+        return str(exc)
+    del wire["event_id"]
+    return wire
+
+
+@given(NATIVE_DOCUMENTS, st.one_of(st.none(), st.sampled_from(["syslog", ""])))
+@example({"timestamp": "1971-01-01T00:00:00Z", "message": "m", "service": "s"}, None)
+@example({"message": None}, "syslog")
+@example({"timestamp": 10**400, "message": "m"}, None)  # past a float's range: map_document raised OverflowError
+def test_native_mapping_stores_what_the_general_mapping_stores(document: dict, fallback: str | None) -> None:
+    mapped = {"default_kind": "log", "received_ms": NOW_MS, "fallback_service": fallback}
+    assert _stored(map_native(document, **mapped)) == _stored(map_document(document, **mapped))
 
 
 @given(st.one_of(

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.field_mapping import map_document
+from collector.field_mapping import map_document, map_native
 from collector.syslog.framing import Deframer, FrameError
 from collector.syslog.message import SyslogError, parse
-from lookout.contract import validate_event
+from lookout.contract import InvalidEvent, validate_event
 from lookout.settings import Settings, SettingsError
 
 # 2026-12-01T12:00:00Z
@@ -206,6 +206,44 @@ def test_mapped_event_has_its_fields_in_columns() -> None:
         "sd": {"req@1": {"id": "7"}},
     }
     assert "lk_supersecret" not in repr(event)
+
+
+def _stored(event: dict[str, object]) -> dict[str, object] | str:
+    """What validation makes of a mapped event: its wire form without the random event id, or its error."""
+    try:
+        wire = validate_event(event, RECEIVED_MS).to_json_dict()
+    except InvalidEvent as exc:
+        return str(exc)
+    del wire["event_id"]
+    return wire
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '<163>1 2026-12-01T11:00:00.123+02:00 web-1 payments 99 - [req@1 id="7"] card declined',
+        "<14>1 2026-12-01T11:00:00.5z h app - - - lower-case z",
+        "<14>1 2026-12-01T11:00:00 h app - - - no offset: read as UTC by map_document",
+        "<14>1 2026-13-01T11:00:00Z h app - - - no such month",
+        "<14>1 1971-01-01T00:00:00Z h app - - - before 1973: validation's hint is for numbers only",
+        "<14>1 2003-10-11T22:14:15.003Z h app - - - older than a year",
+        "<14>1 6000-01-01T00:00:00Z h app - - - far future",
+        "<14>1 2026-12-01T11:00:00Z  app - - - empty hostname",
+        "<14>1 2026-12-01T11:00:00Z h  - - - empty app-name",
+        "<14>1 2026-12-01T11:00:00Z h app - - -",
+        "<14>1 2026-12-01T11:00:00Z h app - - - nul \x00 in the message",
+        "<14>1 2026-12-01T11:00:00Z h web/api:v1 - - - service name cleaned",
+        "<14>1 - - - - - - nil header",
+        "<30>2026-12-01T11:59:00.5+01:00 web-1 nginx[7]: rsyslog forward format",
+        "<34>Oct 11 22:14:15 mymachine su: BSD time",
+        "<11>just text",
+    ],
+)
+@pytest.mark.parametrize("fallback", ["syslog", None])
+def test_native_mapping_stores_what_the_general_mapping_stores(line: str, fallback: str | None) -> None:
+    document = parse(line, received_ms=RECEIVED_MS).document
+    mapped = {"default_kind": "log", "received_ms": RECEIVED_MS, "fallback_service": fallback}
+    assert _stored(map_native(document, **mapped)) == _stored(map_document(document, **mapped))
 
 
 FIVE = b"<13>1 - - app - - - hello"
