@@ -171,6 +171,7 @@ def map_document(
 
 # The names map_native reads: the contract's own, as the syslog parser writes them.
 _NATIVE_NAMES = frozenset({"message", "timestamp", "level", "instance", "service", "metadata"})
+_ABSENT = object()  # what map_native reads for a name the document does not have
 
 
 def map_native(
@@ -185,44 +186,77 @@ def map_native(
     Same result, without the alias walk: each name is the column, so only the values are normalized. An
     RFC 3339 time becomes epoch milliseconds here, read once (map_document checks its offset and
     validation then parses it again). A document this does not cover (another name, an empty or
-    differently typed value, a time that is not plain RFC 3339) goes through map_document.
+    differently typed value, a time that is not plain RFC 3339) goes through map_document. The event holds
+    the document's ``metadata`` object itself: a caller that changes one changes the other.
     """
-    message = document.get("message")
+    # Absent names read as _ABSENT, so a null fails the tests below: map_document reads it as absent instead
+    # (a fallback service then applies), which is not what an event without the name stores.
+    message = document.get("message", _ABSENT)
     timestamp = document.get("timestamp", received_ms)
     level = document.get("level", DEFAULT_LEVEL)
-    instance = document.get("instance")
-    service = document.get("service", fallback_service)
-    metadata = document.get("metadata")
+    instance = document.get("instance", _ABSENT)
+    service = document.get("service", _ABSENT if fallback_service is None else fallback_service)
+    metadata = document.get("metadata", _ABSENT)
     if type(timestamp) is str:
         try:
-            timestamp = parse_timestamp(timestamp)
+            timestamp = rfc3339_ms(timestamp)
         except FieldError:
             timestamp = None
     if (
         document.keys() <= _NATIVE_NAMES
-        and None not in document.values()  # so None below means absent (a null stays in the event there)
-        and (message is None or (type(message) is str and message != ""))
+        and (message is _ABSENT or (type(message) is str and message != ""))
         # Epoch milliseconds as map_document passes them: outside this range validation's message names the
         # unit (a hint only for numbers), so a time given as text keeps the text there.
         and type(timestamp) is int and _SECONDS_BELOW <= timestamp < _MILLIS_BELOW
         and type(level) is str and level != "" and not level.isdecimal()
-        and (instance is None or (type(instance) is str and instance != ""))
-        and (service is None or (type(service) is str and service != ""))
-        and (metadata is None or type(metadata) is dict)
+        and (instance is _ABSENT or (type(instance) is str and instance != ""))
+        and (service is _ABSENT or (type(service) is str and service != ""))
+        and (metadata is _ABSENT or type(metadata) is dict)
     ):
         event: dict[str, object] = {"kind": default_kind}
-        if message is not None:
+        if message is not _ABSENT:
             event["message"] = message
         event["timestamp"] = timestamp
         event["level"] = level
-        if instance is not None:
+        if instance is not _ABSENT:
             event["instance"] = instance
-        if service is not None:
-            event["service"] = clean_service(service)
-        event["metadata"] = dict(metadata) if metadata is not None else {}
+        if service is not _ABSENT:
+            event["service"] = clean_service(service)  # type: ignore[arg-type]
+        # The document's own object, not a copy: validation builds a new one from it and changes neither.
+        event["metadata"] = {} if metadata is _ABSENT else metadata
         return event
     return map_document(document, default_kind=default_kind, received_ms=received_ms,
                         fallback_service=fallback_service)
+
+
+# The latest UTC time rfc3339_ms read in full: (its text up to the seconds, their epoch milliseconds). One
+# tuple, replaced whole, so threads reading it never see half of an update.
+_last_second: tuple[str, int] = ("", 0)
+
+
+def rfc3339_ms(text: str) -> int:
+    """:func:`parse_timestamp` for a string, the same epoch milliseconds or FieldError.
+
+    A sender's times share their second with the one before (a syslog stream writes them in order), so a
+    UTC time (``...THH:MM:SS[.fff...]Z``, rsyslog's and syslog-ng's usual form) whose first 19 characters
+    equal those of the latest one read in full only has its fraction read: the calendar work was half the
+    mapping of a syslog message.
+    """
+    global _last_second
+    fraction = text[19:-1]
+    # isdigit alone would let other scripts' digits through (int reads them; RFC 3339 does not have them).
+    if text[-1:] not in ("Z", "z") or not (
+        fraction == "" or (fraction[0] == "." and fraction[1:].isdigit() and fraction.isascii())
+    ):
+        return parse_timestamp(text)
+    millis = int(fraction[1:4].ljust(3, "0")) if fraction else 0  # truncated, as parse_timestamp floors
+    second = text[:19]
+    seen, base = _last_second
+    if second == seen:  # only ever a prefix of a time parse_timestamp accepted, so this one is valid too
+        return base + millis
+    parsed = parse_timestamp(text)
+    _last_second = (second, parsed - millis)
+    return parsed
 
 
 def _shape(names: tuple[str, ...]) -> _Shape:
