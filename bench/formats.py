@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "/v1/json (json_lines)": lambda: pack([map_document(r, default_kind="log", received_ms=now_ms)
                                                for r in parse_documents(lines, LIMITS)]),
         "syslog TCP (RFC 5424)": lambda: pack([
-            map_native(parse_syslog(frame.decode(), received_ms=now_ms).document, default_kind="log",
+            map_native(parse_syslog(frame.decode(), received_ms=now_ms)[0], default_kind="log",
                        received_ms=now_ms, fallback_service="syslog")
             for frame in Deframer(LIMITS.max_event_bytes).feed(syslog)]),
     }

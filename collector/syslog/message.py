@@ -17,7 +17,6 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
 
 # The SD-ID under which a sender passes its Lookout key; 32473 is the private enterprise number RFC 5612
 # reserves for documentation, as RFC 5424's own examples use it.
@@ -53,9 +52,9 @@ class SyslogError(ValueError):
     """The message cannot be read as syslog; the reason names what is wrong."""
 
 
-class Parsed(NamedTuple):  # a tuple: built per message, at a third of a frozen dataclass's cost
-    document: dict[str, object]
-    key: str | None  # the key from [lookout@32473 key="..."], if the message carried one
+# (document, key): the key from [lookout@32473 key="..."], if the message carried one. A plain tuple, built
+# per message: a NamedTuple's constructor (a Python function) cost ten times as much, 0.4 us a message.
+Parsed = tuple[dict[str, object], str | None]
 
 
 def parse(line: str, *, received_ms: int) -> Parsed:
@@ -80,7 +79,7 @@ def parse(line: str, *, received_ms: int) -> Parsed:
         document, key = _rfc3164(rest, syslog, received_ms), None
     document["level"] = severity
     document["metadata"] = metadata
-    return Parsed(document, key)
+    return document, key
 
 
 def _rfc5424(rest: str, syslog: dict[str, object], metadata: dict[str, object]) -> tuple[dict[str, object], str | None]:

@@ -155,14 +155,12 @@ def _ms(*parts: int) -> int:
     ],
 )
 def test_parse(line: str, document: dict, key: str | None) -> None:
-    parsed = parse(line, received_ms=RECEIVED_MS)
-    assert parsed.document == document
-    assert parsed.key == key
+    assert parse(line, received_ms=RECEIVED_MS) == (document, key)
 
 
 def test_december_line_read_in_january_is_last_year() -> None:
-    parsed = parse("<13>Dec 31 23:59:59 h app: late", received_ms=_ms(2027, 1, 1, 0, 0, 5))
-    assert parsed.document["timestamp"] == _ms(2026, 12, 31, 23, 59, 59)
+    document, _ = parse("<13>Dec 31 23:59:59 h app: late", received_ms=_ms(2027, 1, 1, 0, 0, 5))
+    assert document["timestamp"] == _ms(2026, 12, 31, 23, 59, 59)
 
 
 @pytest.mark.parametrize(
@@ -185,13 +183,13 @@ def test_unreadable_messages_say_why(line: str, fragment: str) -> None:
 
 
 def test_mapped_event_has_its_fields_in_columns() -> None:
-    parsed = parse(
+    document, _ = parse(
         '<163>1 2026-12-01T11:00:00Z web-1 payments 99 - [lookout@32473 key="lk_supersecret"][req@1 id="7"] '
         "card declined",
         received_ms=RECEIVED_MS,
     )
     event = validate_event(
-        map_document(parsed.document, default_kind="log", received_ms=RECEIVED_MS, fallback_service="syslog"),
+        map_document(document, default_kind="log", received_ms=RECEIVED_MS, fallback_service="syslog"),
         RECEIVED_MS,
     ).to_json_dict()
     assert (event["service"], event["instance"], event["level"], event["message"]) == (
@@ -241,7 +239,7 @@ def _stored(event: dict[str, object]) -> dict[str, object] | str:
 )
 @pytest.mark.parametrize("fallback", ["syslog", None])
 def test_native_mapping_stores_what_the_general_mapping_stores(line: str, fallback: str | None) -> None:
-    document = parse(line, received_ms=RECEIVED_MS).document
+    document = parse(line, received_ms=RECEIVED_MS)[0]
     mapped = {"default_kind": "log", "received_ms": RECEIVED_MS, "fallback_service": fallback}
     assert _stored(map_native(document, **mapped)) == _stored(map_document(document, **mapped))
 
