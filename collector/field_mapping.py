@@ -189,8 +189,8 @@ def map_native(
     differently typed value, a time that is not plain RFC 3339) goes through map_document. The event holds
     the document's ``metadata`` object itself: a caller that changes one changes the other.
     """
-    # Absent names read as _ABSENT, so a null fails the tests below: map_document reads it as absent instead
-    # (a fallback service then applies), which is not what an event without the name stores.
+    # An absent name reads as _ABSENT, not None: a null must fail the tests below and go to map_document,
+    # which reads it as absent (so a null service takes the fallback service, as an absent one does).
     message = document.get("message", _ABSENT)
     timestamp = document.get("timestamp", received_ms)
     level = document.get("level", DEFAULT_LEVEL)
@@ -239,8 +239,8 @@ def rfc3339_ms(text: str) -> int:
 
     A sender's times share their second with the one before (a syslog stream writes them in order), so a
     UTC time (``...THH:MM:SS[.fff...]Z``, rsyslog's and syslog-ng's usual form) whose first 19 characters
-    equal those of the latest one read in full only has its fraction read: the calendar work was half the
-    mapping of a syslog message.
+    equal those of the latest one read in full only has its fraction read: the calendar work was a third of
+    the mapping of a syslog message.
     """
     global _last_second
     fraction = text[19:-1]
