@@ -73,6 +73,7 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
     """The syslog listener: ``LOOKOUT_SYSLOG_WORKERS`` forked processes serving one socket bound here."""
+    import gc
     import os
     import signal
     import threading
@@ -100,6 +101,9 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
         pid = os.fork()  # before any thread or connection exists in this process
         if pid == 0:
             die_with_parent()
+            # What the worker inherited lives as long as it does: out of the collector's sight, every full
+            # collection stops walking it (a read of ~900 messages allocates enough to trigger several).
+            gc.freeze()
             listener = SyslogListener(settings, server=server)
             listener.start()
             _wait_for_signal()
