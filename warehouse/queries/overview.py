@@ -297,27 +297,21 @@ def build_slowest(scope: Scope, limit: int = SLOWEST_LIMIT) -> tuple[str, dict[s
     largest maximum latency, with ties (``LIMIT ... WITH TIES``), are exactly the buckets whose maximum reaches
     ``floor``, the ``limit``-th largest bucket maximum. ``floor`` is at most the ``limit``-th slowest request's
     latency (each of those buckets holds a request that slow), so every answer lies in one of these buckets. Only
-    those (service, endpoint, hour)s of the raw table are ranked (service, endpoint and time lead its sorting
-    key); the rows kept are then fetched by their full sorting key, so the metadata JSON is parsed for those rows
-    only. The per-endpoint rollups are read once (an earlier form computed ``floor`` apart, reading them three
-    times). FINAL is not needed: a re-delivered copy has the same event_id, and LIMIT 1 BY event_id keeps one
-    row per id.
+    those (service, endpoint, hour)s of the raw table are read (service, endpoint and time lead its sorting key),
+    with FINAL (so a re-delivered copy counts once), and ranked by ``ORDER BY ... LIMIT``, which ClickHouse
+    materialises lazily: the other columns (the metadata JSON above all) are read for the rows kept only. The
+    per-endpoint rollups are read once (an earlier form computed ``floor`` apart and read the raw table twice).
     """
     _, raw_where = scope.where(None)
     candidates = (
         f"SELECT service, endpoint, toStartOfHour(minute) FROM ({scope.rows(API_ENDPOINTS_1M)}) "
         "ORDER BY latency_max_ms DESC LIMIT {limit:UInt32} WITH TIES"
     )
-    top = (
-        "SELECT service, endpoint, timestamp, event_id FROM api_metrics "
-        f"WHERE {raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ({candidates}) "
-        "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
-    )
     sql = (
         "SELECT timestamp, service, method, endpoint, status_code, response_time_ms, instance, "
         "JSONExtractString(metadata, 'request_id') AS request_id, toString(event_id) AS event_id "
-        f"FROM api_metrics WHERE (service, endpoint, timestamp, event_id) IN ({top}) "
-        "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
+        f"FROM api_metrics FINAL WHERE {raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ({candidates}) "
+        "ORDER BY response_time_ms DESC, event_id LIMIT {limit:UInt32}"
     )
     return sql + FINAL_PER_PARTITION, {**scope.params(), "limit": limit}
 
