@@ -20,7 +20,8 @@ personal token. For every panel and range (1 h, 24 h, 7 d):
     the machine is shared), so "cold" is "nothing remembered by Lookout or ClickHouse", not "from disk";
   - cached: the same request again (answered from Redis: the X-Lookout-Cache header is checked);
   - bare SQL: the statements the panel runs, straight through clickhouse-connect (``raw_query``, bytes not
-    decoded), caches dropped the same way: the floor the panel adds to.
+    decoded), caches dropped the same way, independent ones at once as the panel runs them: the floor the panel
+    adds to.
 Then the whole overview page over 24 h: its panels requested at once (as the browser does), cold.
 """
 
@@ -116,48 +117,49 @@ COMPARE = timedelta(days=1)  # the API-metrics page's default comparison
 class Panel:
     name: str
     path: str  # under /api/v1
-    statements: Callable[[Scope], list[tuple[str, dict[str, Any]]]]  # the ClickHouse SQL it runs
+    # The ClickHouse SQL it runs: groups run at once (as the panel runs them, dashboards/views/overview_panels.py:
+    # ALONGSIDE), the statements of a group one after the other.
+    statements: Callable[[Scope], list[list[tuple[str, dict[str, Any]]]]]
     extra: tuple[tuple[str, str], ...] = ()
 
 
 PANELS = (
-    Panel("overview: ingest per kind", "/overview/ingest", lambda s: [queries.build_ingest(s)]),
-    Panel("overview: request rate", "/overview/requests", lambda s: [queries.build_requests(s)]),
-    Panel("overview: error rate", "/overview/errors", lambda s: [queries.build_requests(s)]),
-    Panel("overview: latency", "/overview/latency", lambda s: [queries.build_requests(s)]),
-    Panel("overview: status classes", "/overview/status", lambda s: [queries.build_status_mix(s)]),
-    Panel("overview: top by traffic", "/overview/top/requests", lambda s: [queries.build_endpoints(s)]),
-    Panel("overview: top by 5xx", "/overview/top/errors", lambda s: [queries.build_endpoints(s)]),
-    Panel("overview: top by p95", "/overview/top/latency", lambda s: [queries.build_endpoints(s)]),
+    Panel("overview: ingest per kind", "/overview/ingest", lambda s: [[queries.build_ingest(s)]]),
+    Panel("overview: request rate", "/overview/requests", lambda s: [[queries.build_requests(s)]]),
+    Panel("overview: error rate", "/overview/errors", lambda s: [[queries.build_requests(s)]]),
+    Panel("overview: latency", "/overview/latency", lambda s: [[queries.build_requests(s)]]),
+    Panel("overview: status classes", "/overview/status", lambda s: [[queries.build_status_mix(s)]]),
+    Panel("overview: top by traffic", "/overview/top/requests", lambda s: [[queries.build_endpoints(s)]]),
+    Panel("overview: top by 5xx", "/overview/top/errors", lambda s: [[queries.build_endpoints(s)]]),
+    Panel("overview: top by p95", "/overview/top/latency", lambda s: [[queries.build_endpoints(s)]]),
     Panel(
         "overview: services",
         "/overview/services",
         # Every generated service talks every minute, so all are heard in the last hour.
         lambda s: [
-            queries.build_services(s),
-            queries.build_recent_seen(s),
-            queries.build_older_seen(s, [f"svc-{i}" for i in range(8)]),
+            [queries.build_services(s)],
+            [queries.build_recent_seen(s), queries.build_older_seen(s, [f"svc-{i}" for i in range(8)])],
         ],
     ),
-    Panel("overview: platform health", "/overview/health", lambda s: [(queries.ROLLUP_AGE, {})]),
+    Panel("overview: platform health", "/overview/health", lambda s: [[(queries.ROLLUP_AGE, {})]]),
     Panel(
         "api: endpoints",
         "/api-metrics/endpoints",
-        lambda s: [queries.build_endpoints(s)],
+        lambda s: [[queries.build_endpoints(s)]],
         (("limit", "50"),),
     ),
     Panel(
         "api: latency vs a day earlier",
         "/api-metrics/latency",
-        lambda s: [queries.build_requests(s), queries.build_requests(s.shifted(COMPARE))],
+        lambda s: [[queries.build_requests(s)], [queries.build_requests(s.shifted(COMPARE))]],
     ),
     Panel(
         "api: errors vs a day earlier",
         "/api-metrics/errors",
-        lambda s: [queries.build_requests(s), queries.build_requests(s.shifted(COMPARE))],
+        lambda s: [[queries.build_requests(s)], [queries.build_requests(s.shifted(COMPARE))]],
     ),
-    Panel("api: sizes", "/api-metrics/sizes", lambda s: [queries.build_sizes(s)]),
-    Panel("api: slowest requests", "/api-metrics/slowest", lambda s: [queries.build_slowest(s)]),
+    Panel("api: sizes", "/api-metrics/sizes", lambda s: [[queries.build_sizes(s)]]),
+    Panel("api: slowest requests", "/api-metrics/slowest", lambda s: [[queries.build_slowest(s)]]),
 )
 OVERVIEW_PAGE = [p for p in PANELS if p.path.startswith("/overview/")]
 
@@ -251,6 +253,14 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                 raise SystemExit(f"{panel.path} answered {answer.status_code}: {answer.text[:300]}")
             return elapsed, answer.headers["X-Lookout-Cache"]
 
+        # The bare SQL: a panel's groups of statements at once, each on its own client (as the app's threads).
+        clients = [client, clickhouse.connect(settings.clickhouse_dsn)]
+        bare = ThreadPoolExecutor(max_workers=len(clients))
+
+        def run_group(on: Any, statements: list[tuple[str, dict[str, Any]]]) -> None:
+            for sql, params in statements:
+                on.raw_query(sql, parameters=params, fmt="Native")
+
         def drop() -> None:
             for statement in drops:
                 client.command(statement)
@@ -276,8 +286,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                 for _ in range(args.cold):
                     drop()
                     began = time.perf_counter()
-                    for sql, params in panel.statements(scope):
-                        client.raw_query(sql, parameters=params, fmt="Native")
+                    groups = panel.statements(scope)
+                    list(bare.map(run_group, clients[: len(groups)], groups))
                     cold_sql.append((time.perf_counter() - began) * 1000)
                 results.append((panel.name, range_name, cold_api, cached, cold_sql))
                 progress(f"{range_name} {panel.name}: cold p50 {percentile(cold_api, 50):.0f} ms")
@@ -301,7 +311,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         for name, range_name, cold_api, cached, cold_sql in results:
             print(f"| {name} | {range_name} | {pair(cold_api)} | {pair(cached)} | {pair(cold_sql)} |")
         print(f"\nwhole overview page (all {len(OVERVIEW_PAGE)} panels at once), 24 h, cold: p50 / p95 {pair(page)} ms")
-        client.close()
+        bare.shutdown()
+        for each in clients:
+            each.close()
     finally:
         if stop_app:
             stop_app()

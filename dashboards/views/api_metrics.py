@@ -47,11 +47,12 @@ def _endpoints(scope: Scope, query: models.TopQuery) -> models.EndpointsPanel:
 
 def _compared(metric: str) -> panels.Build:
     def build(scope: Scope, query: models.CompareQuery) -> models.ComparedPanel:
-        current = panels.frame(queries.build_requests(scope))
-        previous = None
-        if query.compare != "none":
-            previous = panels.frame(queries.build_requests(scope.shifted(panels.COMPARE_OFFSETS[query.compare])))
-        return panels.compared_panel(current, previous, scope, query.compare, metric)
+        run, previous = panels.frame_runner(), None
+        if query.compare != "none":  # both periods at once
+            shifted = scope.shifted(panels.COMPARE_OFFSETS[query.compare])
+            previous = panels.ALONGSIDE.submit(run, queries.build_requests(shifted))
+        current = run(queries.build_requests(scope))
+        return panels.compared_panel(current, previous and previous.result(), scope, query.compare, metric)
 
     return build
 

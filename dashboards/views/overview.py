@@ -63,21 +63,18 @@ def _status(scope: Scope, _query: models.PanelQuery) -> models.StatusPanel:
     return panels.status_panel(panels.frame(queries.build_status_mix(scope)), scope)
 
 
-def _last_seen(scope: Scope) -> pd.DataFrame:
-    recent = panels.frame(queries.build_recent_seen(scope))
-    older = panels.frame(queries.build_older_seen(scope, [str(s) for s in recent.get("service", [])]))
+def _last_seen(scope: Scope, run: panels.FrameRunner) -> pd.DataFrame:
+    recent = run(queries.build_recent_seen(scope))
+    older = run(queries.build_older_seen(scope, [str(s) for s in recent.get("service", [])]))
     found = [frame for frame in (recent, older) if not frame.empty]
     return pd.concat(found) if found else recent
 
 
 def _services(scope: Scope, query: models.PanelQuery) -> models.ServicesPanel:
-    span = panels.span_of(query, datetime.now(UTC))
-    return panels.services_panel(
-        panels.frame(queries.build_services(scope)),
-        _last_seen(scope),
-        scope,
-        span,
-    )
+    span, run = panels.span_of(query, datetime.now(UTC)), panels.frame_runner()
+    last_seen = panels.ALONGSIDE.submit(_last_seen, scope, run)  # beside the counts, not after them
+    per_bucket = run(queries.build_services(scope))
+    return panels.services_panel(per_bucket, last_seen.result(), scope, span)
 
 
 def _health(_scope: Scope, _query: models.PanelQuery) -> models.HealthPanel:

@@ -162,9 +162,14 @@ def test_a_redelivery_cut_differently_is_counted_once_in_raw_table_and_rollups(s
         "SELECT sum(requests), sum(errors), sum(latency_sum_ms) FROM api_services_1m FINAL WHERE service = {s:String}",
         parameters={"s": service},
     )
+    per_endpoint = client.query(
+        "SELECT sum(requests), sum(errors), sum(latency_sum_ms) FROM api_endpoints_1m FINAL WHERE service = {s:String}",
+        parameters={"s": service},
+    )
     assert raw.result_rows[0][0] == 25
     assert rollup.result_rows[0][0] == 25
     assert per_service.result_rows[0] == (25, 0, 25.0)
+    assert per_endpoint.result_rows[0] == (25, 0, 25.0)
     assert sum(p["request_count"] for p in api_series(client, query)) == 25
     client.close()
 
@@ -237,6 +242,13 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
         "countIf(status_code >= 400 AND status_code < 500), sum(response_time_ms), max(response_time_ms) "
         "FROM api_metrics FINAL WHERE service = {s:String} GROUP BY hour ORDER BY hour"
     )
+    per_endpoint = {
+        table: (
+            f"SELECT {time_column} AS hour, sum(requests), sum(errors), sum(errors_4xx), sum(latency_sum_ms), "
+            f"max(latency_max_ms) FROM {table} FINAL WHERE service = {{s:String}} GROUP BY hour ORDER BY hour"
+        )
+        for table, time_column in (("api_endpoints_1h", "hour"), ("api_endpoints_1m", "toStartOfHour(minute)"))
+    }
     day = Scope(datetime.fromtimestamp(hour / 1000, UTC) - timedelta(hours=20), datetime.now(UTC), service=service)
 
     def requests_in_day() -> int:
@@ -261,12 +273,32 @@ def test_the_hourly_rollup_equals_the_minute_rollup_and_ignores_a_redelivery(set
     assert [row[:4] for row in services] == [row[:4] for row in raw_hours] and raw_hours[0][3] > 0
     for ours, theirs in zip(services, raw_hours, strict=True):
         assert ours[4] == pytest.approx(theirs[4]) and ours[5] == theirs[5]
+    endpoints = {}
+    for table, sql in per_endpoint.items():  # one endpoint here: the per-endpoint rollups hold the raw counts too
+        endpoints[table] = client.query(sql, parameters={"s": service}).result_rows
+        assert [row[:4] for row in endpoints[table]] == [row[:4] for row in raw_hours]
+        for ours, theirs in zip(endpoints[table], raw_hours, strict=True):
+            assert ours[4] == pytest.approx(theirs[4]) and ours[5] == theirs[5]
     assert requests_in_day() == 55
+    ranked = overview.frame(client, overview.build_endpoints(day))
+    assert ranked[["request_count", "errors_5xx", "errors_4xx"]].values.tolist() == [
+        [55, sum(r[2] for r in raw_hours), sum(r[3] for r in raw_hours)]
+    ]
+    slowest_raw = client.query(
+        "SELECT toString(event_id), response_time_ms FROM api_metrics FINAL WHERE service = {s:String} "
+        "ORDER BY response_time_ms DESC, event_id LIMIT 20",
+        parameters={"s": service},
+    ).result_rows
+    slowest = overview.frame(client, overview.build_slowest(day))
+    assert list(zip(slowest["event_id"], slowest["response_time_ms"], strict=True)) == slowest_raw
 
     write_redelivered(settings, "api_metric", events, f"{service}-again")  # other tokens: stored again
     refresh(client, settle_s=0)
     assert client.query(by_hour, parameters={"s": service}).result_rows == hourly
     assert client.query(per_service, parameters={"s": service}).result_rows == services
+    for table, sql in per_endpoint.items():
+        assert client.query(sql, parameters={"s": service}).result_rows == endpoints[table]
+    assert overview.frame(client, overview.build_endpoints(day)).equals(ranked)
     assert requests_in_day() == 55
     rolled = client.query(
         "SELECT uniqExact(hour) FROM api_metrics_1h FINAL WHERE service = {s:String} "

@@ -52,8 +52,13 @@ def test_long_ranges_read_whole_hours_from_the_hourly_rollup_and_the_rest_from_m
     for built in (queries.build_services(day), queries.build_ingest(day)):
         assert "api_services_1h FINAL" in built[0] and "api_metrics_1" not in built[0]
         assert built[0].endswith(queries.FINAL_PER_PARTITION)
-    for built in (queries.build_requests(replace(day, endpoint="/x")), queries.build_endpoints(day)):
-        assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]
+    built = queries.build_requests(replace(day, endpoint="/x"))
+    assert "api_metrics_1h FINAL" in built[0] and "api_services_1h" not in built[0]
+    # The rankings and the slowest requests' floor read the per-endpoint rollups (no status class).
+    for built in (queries.build_endpoints(day), queries.build_slowest(day)):
+        assert "api_endpoints_1h FINAL" in built[0] and "api_endpoints_1m FINAL" in built[0]
+        assert "api_metrics_1" not in built[0] and "status_class" not in built[0]
+    assert "api_endpoints_1m FINAL" in queries.build_endpoints(scope(60))[0]
     sizes, _ = queries.build_sizes(day)
     assert "api_metrics_1h FINAL" in sizes and "api_metrics FINAL" in sizes and "api_metrics_1m" not in sizes
     assert "sum(request_size_bytes)" in queries.build_sizes(scope(60))[0]

@@ -10,7 +10,8 @@ Percentiles merge the rollups' t-digest states (``quantilesTDigestMerge``), so a
 percentile of the day's requests, not an average of per-minute or per-hour percentiles. Panels that group by
 time or service alone (requests, errors, latency, services, ingest) read :meth:`Scope.service_rows`: the
 per-service rollups (0008), one t-digest state per service-minute or service-hour instead of one per endpoint,
-method and status class (merging them is most of a panel's cost). Sizes come from the
+method and status class (merging them is most of a panel's cost); the endpoint rankings read the per-endpoint
+rollups (0009), one state per endpoint-minute or endpoint-hour, not one per status class too. Sizes come from the
 hourly rollup's sums over long ranges; the slowest requests and the last event seen read raw rows only where
 the rollups point (see their builders).
 """
@@ -27,6 +28,7 @@ import psycopg
 from clickhouse_connect.driver.client import Client
 
 from warehouse.queries.rollups import (
+    API_ENDPOINTS_1M,
     API_METRICS_1M,
     API_SERVICES_1M,
     API_SERVICES_SHAPE,
@@ -208,8 +210,8 @@ def build_endpoints(scope: Scope) -> tuple[str, dict[str, Any]]:
     sql = (
         f"SELECT service, method, endpoint, request_count, errors_5xx, errors_4xx, {P50} AS p50_ms, {P95} AS p95_ms, "
         f"{P99} AS p99_ms FROM (SELECT service, method, endpoint, sum(requests) AS request_count, "
-        "sumIf(requests, status_class = 5) AS errors_5xx, sumIf(requests, status_class = 4) AS errors_4xx, "
-        f"{QUANTILES} AS q FROM ({scope.rows(API_METRICS_1M)}) GROUP BY service, method, endpoint) "
+        "sum(errors) AS errors_5xx, sum(errors_4xx) AS errors_4xx, "
+        f"{QUANTILES} AS q FROM ({scope.rows(API_ENDPOINTS_1M)}) GROUP BY service, method, endpoint) "
         "ORDER BY service, method, endpoint"
     )
     return sql + FINAL_PER_PARTITION, scope.params()
@@ -291,30 +293,25 @@ def build_sizes(scope: Scope) -> tuple[str, dict[str, Any]]:
 def build_slowest(scope: Scope, limit: int = SLOWEST_LIMIT) -> tuple[str, dict[str, Any]]:
     """The slowest single requests, with the request id their metadata carries (for the request pivot).
 
-    The rollups find where they are: ``floor``, the ``limit``-th largest per-bucket maximum latency, is at most
-    the ``limit``-th slowest request's latency (each of those buckets holds a request that slow), so every
-    answer is in a bucket whose maximum reaches ``floor``. Only those (service, endpoint, hour)s of the raw
-    table are ranked (service, endpoint and time lead its sorting key); the rows kept are then fetched by their
-    full sorting key, so the metadata JSON is parsed for those rows only. FINAL is not needed: a re-delivered
-    copy has the same event_id, and LIMIT 1 BY event_id keeps one row per id.
+    The rollups find where they are: the ``limit`` buckets (service, endpoint, method, minute or hour) with the
+    largest maximum latency, with ties (``LIMIT ... WITH TIES``), are exactly the buckets whose maximum reaches
+    ``floor``, the ``limit``-th largest bucket maximum. ``floor`` is at most the ``limit``-th slowest request's
+    latency (each of those buckets holds a request that slow), so every answer lies in one of these buckets. Only
+    those (service, endpoint, hour)s of the raw table are read (service, endpoint and time lead its sorting key),
+    with FINAL (so a re-delivered copy counts once), and ranked by ``ORDER BY ... LIMIT``, which ClickHouse
+    materialises lazily: the other columns (the metadata JSON above all) are read for the rows kept only. The
+    per-endpoint rollups are read once (an earlier form computed ``floor`` apart and read the raw table twice).
     """
     _, raw_where = scope.where(None)
-    rows = scope.rows(API_METRICS_1M)
-    floor = f"(SELECT min(m) FROM (SELECT latency_max_ms AS m FROM ({rows}) ORDER BY m DESC LIMIT {{limit:UInt32}}))"
-    where = (
-        f"{raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ("
-        f"SELECT service, endpoint, toStartOfHour(minute) FROM ({rows}) WHERE latency_max_ms >= {floor}) "
-        f"AND response_time_ms >= {floor}"
-    )
-    top = (
-        f"SELECT service, endpoint, timestamp, event_id FROM api_metrics WHERE {where} "
-        "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
+    candidates = (
+        f"SELECT service, endpoint, toStartOfHour(minute) FROM ({scope.rows(API_ENDPOINTS_1M)}) "
+        "ORDER BY latency_max_ms DESC LIMIT {limit:UInt32} WITH TIES"
     )
     sql = (
         "SELECT timestamp, service, method, endpoint, status_code, response_time_ms, instance, "
         "JSONExtractString(metadata, 'request_id') AS request_id, toString(event_id) AS event_id "
-        f"FROM api_metrics WHERE (service, endpoint, timestamp, event_id) IN ({top}) "
-        "ORDER BY response_time_ms DESC, event_id LIMIT 1 BY event_id LIMIT {limit:UInt32}"
+        f"FROM api_metrics FINAL WHERE {raw_where} AND (service, endpoint, toStartOfHour(timestamp)) IN ({candidates}) "
+        "ORDER BY response_time_ms DESC, event_id LIMIT {limit:UInt32}"
     )
     return sql + FINAL_PER_PARTITION, {**scope.params(), "limit": limit}
 

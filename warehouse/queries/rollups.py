@@ -1,5 +1,5 @@
-"""The per-minute rollups (migration 0006) and the per-hour ones (0007): how each is aggregated from its raw
-table. Building SQL is pure.
+"""The per-minute rollups (migration 0006), the per-hour ones (0007), per service (0008) and per endpoint (0009):
+how each is aggregated from its raw table. Building SQL is pure.
 
 One definition serves both sides: the refresh job recomputes dirty minutes and hours with :func:`refresh_sql`,
 and reads take what is not rolled up yet straight from the raw table with the same aggregates
@@ -93,6 +93,14 @@ API_SERVICES_1M = Rollup(
     ),
 )
 API_SERVICES_1H = replace(API_SERVICES_1M, target="api_services_1h", time="hour", step_s=3600)
+# Per endpoint (migration 0009): what the endpoint rankings and the slowest requests' floor read, one t-digest state
+# per endpoint-minute or endpoint-hour instead of one per status class too (4xx and 5xx counted apart instead).
+API_ENDPOINTS_1M = replace(
+    API_SERVICES_1M,
+    target="api_endpoints_1m",
+    dimensions=(*API_METRICS_1M.dimensions[:3], ("retention_days", "retention_days")),
+)
+API_ENDPOINTS_1H = replace(API_ENDPOINTS_1M, target="api_endpoints_1h", time="hour", step_s=3600)
 # The per-service columns from a row of the full-dimension rollups (one status class each).
 API_SERVICES_SHAPE = tuple(
     (name, "if(status_class = 4, requests, 0)" if name == "errors_4xx" else name)
@@ -104,13 +112,14 @@ HOURLY = {
     for minute, hour in (
         (API_METRICS_1M, API_METRICS_1H),
         (API_SERVICES_1M, API_SERVICES_1H),
+        (API_ENDPOINTS_1M, API_ENDPOINTS_1H),
         (LOGS_1M, LOGS_1H),
         (SYSTEM_METRICS_1M, SYSTEM_METRICS_1H),
     )
 }
 # The tables the refresh job keeps, per raw table; the tables of one raw table share its markers and progress.
 MINUTE_TABLES = {
-    "api_metrics": (API_METRICS_1M, API_SERVICES_1M),
+    "api_metrics": (API_METRICS_1M, API_SERVICES_1M, API_ENDPOINTS_1M),
     "logs": (LOGS_1M,),
     "system_metrics": (SYSTEM_METRICS_1M,),
 }
