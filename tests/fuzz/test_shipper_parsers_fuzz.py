@@ -12,7 +12,7 @@ import cramjam
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from collector import elastic, loki, packing
+from collector import elastic, field_mapping, loki, packing
 from collector.body import BadItem, BodyError, BodyLimits
 from collector.field_mapping import map_document, map_native
 from collector.json_documents import parse_documents
@@ -170,3 +170,31 @@ def test_native_mapping_stores_what_the_general_mapping_stores(document: dict, f
 def test_presented_key(authorization: str | None) -> None:
     key = presented_key(authorization)
     assert key is None or (type(key) is str and key)
+
+
+PLANNED_KEYS = st.sampled_from(["@timestamp", "timestamp", "ts", "message", "msg", "log", "level", "severity",
+                                "levelname", "service", "app", "host", "hostname", "host.name", "request_id",
+                                "trace_id", "event_id", "endpoint", "status_code", "kind", "metadata", "Message", "x"])
+PLANNED_VALUES = st.one_of(json_values(max_leaves=3), st.sampled_from(["", "err", "30", "2026-12-01T11:00:00.5"]),
+                           st.integers(NOW_MS - 86_400_000, NOW_MS))
+
+
+@st.composite
+def same_names(draw: st.DrawFn) -> list[dict]:
+    """Documents with the same names in the same order, as one shipper sends them."""
+    names = draw(st.lists(PLANNED_KEYS, unique=True, max_size=8))
+    return draw(st.lists(st.fixed_dictionaries({name: PLANNED_VALUES for name in names}), min_size=1, max_size=4))
+
+
+@given(same_names(), st.sampled_from(["log", "api_metric"]), st.one_of(st.none(), st.just("idx")))
+@example([{"host": "web-1", "level": "warn"}, {"host": {"name": "web-2"}, "level": "warn"}], "log", None)
+@example([{"log": "line", "levelname": "x"}], "log", None)
+@example([{"message": "m", "level": 30}, {"message": "", "level": "warn"}], "log", "idx")
+def test_planned_mapping_maps_as_the_walk_does(documents: list[dict], kind: str, fallback: str | None) -> None:
+    # A later document takes the plan the first one made, whatever its values.
+    for document in documents:
+        mapped = map_document(document, default_kind=kind, received_ms=NOW_MS, fallback_service=fallback)
+        walked = field_mapping._walk(document, field_mapping._shape(kind, tuple(document)), default_kind=kind,
+                                     received_ms=NOW_MS, fallback_service=fallback)
+        assert list(mapped.items()) == list(walked.items())
+        assert list(mapped["metadata"].items()) == list(walked["metadata"].items())  # type: ignore[union-attr]
