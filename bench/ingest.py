@@ -1,16 +1,25 @@
-"""Ingest benchmark: events/s accepted (202) by the collector under gunicorn into the real broker.
+r"""Ingest benchmark: events/s accepted (202) by the collector under gunicorn into the real broker.
 
     .venv/bin/python -m bench.ingest                       # the default configuration, ~4 minutes
     .venv/bin/python -m bench.ingest --sweep               # workers x threads x compression, closed loop only
-    .venv/bin/python -m bench.ingest --routes events,bulk,loki,syslog --skip-open-loop --skip-ceiling
-                                                           # the interoperability routes beside the native one
+    .venv/bin/python -m bench.ingest --routes events,bulk,loki,syslog --batch-sizes 1000 --rounds 6 --duration 5 \
+        --skip-open-loop --skip-ceiling                    # the interoperability routes beside the native one
 
 ``--routes`` sends the same events through other routes, in the same run, interleaved with the native
 route (bodies from bench.formats): ``bulk`` (``POST /_bulk``, gzipped NDJSON, 200 with per-item
 status), ``loki`` (``POST /loki/api/v1/push``, snappy protobuf, 204) and ``syslog`` (octet-counted RFC
-5424 over TCP to ``lookout syslog``, a process of its own beside the collector). Syslog answers nothing,
-so its events are counted in Kafka: the listener writes to topics of its own, and the events of records
-created inside the measured window are summed (the records' event-count header).
+5424 over TCP to ``lookout syslog``, a process of its own beside the collector, one per run). Syslog
+answers nothing, so its events are counted in Kafka: the listener writes to topics of its own, read once
+after the run, and the events of records created inside each syslog window are summed (the records'
+event-count header).
+
+With ``--rounds N`` every route gets N closed-loop windows of ``--duration`` s per run, the routes taking
+turns (odd rounds in ``--routes`` order, even ones reversed, so an even N puts each route as often before
+the native window as after it). The machine drifts over minutes (2 cores shared by the collector, Kafka and
+this load generator), so each window is compared with the native window of its own round, and the table
+gives per route the median of those per-round ratios, their range and the median per collector core-second.
+A route's first window is warmed up for ``--warmup`` s, later ones for ``--round-warmup`` s. ``--verbose``
+prints every window; ``--json`` has them all.
 
 For every batch size (default 100 and 1,000 log events of ~400 bytes, gzip-compressed bodies):
 
@@ -36,6 +45,7 @@ next to theirs so you can see who was starved.
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import http.client
 import json
@@ -44,11 +54,12 @@ import queue
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -141,6 +152,10 @@ class Route:
 
 
 def _bulk_accepted(answer: bytes, sent: int) -> int:
+    # The collector writes {"took":N,"errors":false,... : reading its head spares the load generator, on the
+    # collector's cores, parsing a ~190 KB answer per request. Anything else (errors, another key order) is parsed.
+    if b'"errors":false' in answer[:64]:
+        return sent
     result = orjson.loads(answer)
     if not result["errors"]:
         return sent
@@ -343,7 +358,23 @@ class SyslogListener:
                 return
             except OSError:
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError(f"lookout syslog did not listen within 30 s; see {self.log_path}")
+
+    def wait_idle(self, timeout_s: float = 30.0) -> float:
+        """Seconds until the listener has read what the senders left in its sockets.
+
+        When a window ends, TCP buffers still hold messages the listener reads afterwards; on two shared
+        cores that work would be charged to the next route's window.
+        """
+        start = time.monotonic()
+        meter = CpuMeter()
+        while time.monotonic() - start < timeout_s:
+            meter.start({"listener": CpuMeter.tree(self.proc.pid)})
+            time.sleep(0.25)
+            if meter.stop()["listener"] < 0.1:
+                break
+        return time.monotonic() - start
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -356,8 +387,9 @@ class SyslogListener:
 
 
 def syslog_closed_loop(listener: SyslogListener, streams: Sequence[bytes], concurrency: int, warmup: float,
-                       duration: float) -> float:
-    """Events/s the listener got acknowledged by Kafka while ``concurrency`` connections sent back to back.
+                       duration: float) -> tuple[float, float]:
+    """``concurrency`` connections send back to back; returns the measured window (wall-clock s, as Kafka's
+    record timestamps are), whose events count_syslog_events finds in Kafka.
 
     TCP pushes back (the listener reads the next bytes only once the last batch is acknowledged), so
     senders block exactly as a syslog daemon's queue would fill.
@@ -377,19 +409,39 @@ def syslog_closed_loop(listener: SyslogListener, streams: Sequence[bytes], concu
         t.start()
     for t in threads:
         t.join()
-    return _events_created_between(listener.settings, measure_from, measure_to) / duration
+    return measure_from, measure_to
 
 
-def _events_created_between(settings: Settings, start_s: float, end_s: float) -> int:
-    """Events in records of the log topic created in [start, end), read until the topic stays quiet 3 s."""
+def _record_events(settings: Settings) -> list[tuple[int, int]]:
+    """(creation time in ms, events) of every record of the log topic, read until the topic stays quiet 3 s."""
     consumer = KafkaConsumer(settings.topic("log"), bootstrap_servers=settings.kafka_bootstrap,
                              auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
                              consumer_timeout_ms=3000)
     try:
-        return sum(events_in(record.value, record.headers) for record in consumer
-                   if start_s * 1000 <= record.timestamp < end_s * 1000)
+        return [(record.timestamp, events_in(record.value, record.headers)) for record in consumer]
     finally:
         consumer.close()
+
+
+def events_in_windows(records: Iterable[tuple[int, int]], windows: Sequence[tuple[float, float]]) -> list[int]:
+    """Events of the records (creation ms, events) created inside each window [start s, end s)."""
+    order = sorted(range(len(windows)), key=lambda i: windows[i][0])
+    starts = [windows[i][0] * 1000 for i in order]
+    counts = [0] * len(windows)
+    for timestamp, events in records:
+        at = bisect.bisect_right(starts, timestamp) - 1
+        if at >= 0 and timestamp < windows[order[at]][1] * 1000:
+            counts[order[at]] += events
+    return counts
+
+
+def count_syslog_events(listener: SyslogListener, results: Sequence[Result]) -> None:
+    """Fills in the events/s of the syslog windows among ``results`` from one read of the listener's topic."""
+    windows = [(r, r.window_s) for r in results if r.window_s is not None]
+    progress(f"  counting the events of {len(windows)} syslog windows in Kafka ...")
+    counts = events_in_windows(_record_events(listener.settings), [bounds for _r, bounds in windows])
+    for (result, (start_s, end_s)), events in zip(windows, counts, strict=True):
+        result.max_events_per_s = events / (end_s - start_s)
 
 
 # --------------------------------------------------------------------------- one configuration
@@ -454,6 +506,8 @@ class Result:
     events_per_record: float = 0.0
     loadavg_1m: float = 0.0  # machine load right after the closed loop (other people's work included)
     route: str = "events"
+    round: int = 1  # --rounds: the round of the run this window belongs to
+    window_s: tuple[float, float] | None = None  # a syslog window's wall-clock bounds, to count its events in Kafka
 
     @property
     def events_per_collector_core_s(self) -> float:
@@ -462,7 +516,8 @@ class Result:
 
 
 def measure(
-    env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, run: int, args: argparse.Namespace
+    env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, run: int, args: argparse.Namespace,
+    round_: int, warmup: float,
 ) -> Result:
     kafka = env.stack.kafka.pid()
     meter = CpuMeter()
@@ -471,8 +526,8 @@ def measure(
     spy = None
     if args.py_spy:
         out = env.home / f"py-spy-{bodies.batch}-{run}.txt"
-        spy = PySpy(args.py_spy, collector.proc.pid, out, args.warmup + args.duration)
-    closed = closed_loop(collector.port, env.ingest_key, bodies.gzipped, args.concurrency, args.warmup, args.duration)
+        spy = PySpy(args.py_spy, collector.proc.pid, out, warmup + args.duration)
+    closed = closed_loop(collector.port, env.ingest_key, bodies.gzipped, args.concurrency, warmup, args.duration)
     cpu = meter.stop()
     if spy is not None:
         spy.wait()
@@ -492,6 +547,7 @@ def measure(
         record_bytes=bodies.record_bytes,
         events_per_record=bodies.batch / bodies.records_per_request,
         loadavg_1m=os.getloadavg()[0],
+        round=round_,
     )
     progress(
         f"    max {result.max_events_per_s:,.0f} events/s ({result.max_requests_per_s:,.0f} req/s), "
@@ -522,29 +578,32 @@ def measure(
 
 
 def measure_route(
-    env: BenchEnv, collector: Collector, config: Config, bodies: Bodies, route: str, run: int, args: argparse.Namespace
+    env: BenchEnv, collector: Collector, listener: SyslogListener | None, config: Config, bodies: Bodies, route: str,
+    run: int, args: argparse.Namespace, round_: int, warmup: float,
 ) -> Result:
-    """The closed loop through another route (``--routes``): maximum events/s and the cores it took."""
+    """One closed-loop window through another route (``--routes``): maximum events/s and the cores it took.
+
+    A syslog window's events/s is left at 0 until count_syslog_events reads them from Kafka after the run.
+    """
     progress(f"  closed loop via {route}, batch {bodies.batch}, {args.concurrency} connections, "
              f"{args.duration:.0f}s ...")
     kafka = env.stack.kafka.pid()
     meter = CpuMeter()
     p50 = p99 = float("nan")
     failures: dict[int, int] = {}
+    window_s = None
     if route == "syslog":
-        listener = SyslogListener(env, config.extra_env, run)
-        try:
-            meter.start({"collector": CpuMeter.tree(listener.proc.pid), "kafka": [kafka] if kafka else [],
-                         "loadgen": [_self_pid()]})
-            events_per_s = syslog_closed_loop(listener, bodies.routes[route], args.concurrency, args.warmup,
-                                              args.duration)
-            cpu = meter.stop()
-        finally:
-            listener.stop()
-        requests_per_s = float("nan")
+        assert listener is not None, "the syslog route needs the run's listener"
+        meter.start({"collector": CpuMeter.tree(listener.proc.pid), "kafka": [kafka] if kafka else [],
+                     "loadgen": [_self_pid()]})
+        window_s = syslog_closed_loop(listener, bodies.routes[route], args.concurrency, warmup, args.duration)
+        cpu = meter.stop()
+        events_per_s, requests_per_s = 0.0, float("nan")
+        if (drained := listener.wait_idle()) > 1:
+            progress(f"    the listener read its sockets' backlog for {drained:.1f}s after the window")
     else:
         meter.start({"collector": collector.pids(), "kafka": [kafka] if kafka else [], "loadgen": [_self_pid()]})
-        closed = closed_loop(collector.port, env.ingest_key, bodies.routes[route], args.concurrency, args.warmup,
+        closed = closed_loop(collector.port, env.ingest_key, bodies.routes[route], args.concurrency, warmup,
                              args.duration, ROUTES[route], bodies.batch)
         cpu = meter.stop()
         events_per_s, requests_per_s = closed.events_per_s, closed.requests_per_s
@@ -552,28 +611,135 @@ def measure_route(
     result = Result(config=str(config), batch=bodies.batch, run=run, max_events_per_s=events_per_s,
                     max_requests_per_s=requests_per_s, closed_p50_ms=p50, closed_p99_ms=p99,
                     closed_failures=failures, cpu_cores={k: round(v, 2) for k, v in cpu.items()},
-                    loadavg_1m=os.getloadavg()[0], route=route)
-    progress(f"    max {events_per_s:,.0f} events/s, failures {failures or 0}, cores used {result.cpu_cores}, "
-             f"{result.events_per_collector_core_s:,.0f} events per collector core-second")
+                    loadavg_1m=os.getloadavg()[0], route=route, round=round_, window_s=window_s)
+    if window_s is None:
+        progress(f"    max {events_per_s:,.0f} events/s, failures {failures or 0}, cores used {result.cpu_cores}, "
+                 f"{result.events_per_collector_core_s:,.0f} events per collector core-second")
+    else:
+        progress(f"    cores used {result.cpu_cores}; events counted in Kafka after the run")
     return result
 
 
-def print_routes(results: list[Result]) -> None:
-    """Each route's events/s beside the native route's, per batch size and run (the 30% goal)."""
-    print()
-    print("| batch | run | route | max events/s | % of native | cores: collector (syslog: listener) / kafka / loadgen "
-          "| events per collector core-s | % of native per core | p99 @max ms | failures |")
-    print("|---:|---:|---|---:|---:|---|---:|---:|---:|---|")
+def round_order(routes: Sequence[str], round_: int) -> list[str]:
+    """The routes in --routes order in odd rounds, reversed in even ones.
+
+    Over an even number of rounds each route is as often before the native window of its round as after it,
+    at the same distance, so a steady drift of the machine pushes as many of its per-round ratios up as down
+    and leaves their median alone; and no route always follows the same one.
+    """
+    return list(routes) if round_ % 2 else list(reversed(routes))
+
+
+def measure_rounds(
+    env: BenchEnv, collector: Collector, listener: SyslogListener | None, config: Config, bodies: Bodies,
+    routes: Sequence[str], run: int, args: argparse.Namespace,
+) -> list[Result]:
+    """Every route once per round, ``--rounds`` times: short windows side by side, so that each route is
+    compared with the native window of its own round rather than with one minutes apart."""
+    results: list[Result] = []
+    warmed: set[str] = set()
+    for round_ in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            progress(f" round {round_}/{args.rounds}")
+        for route in round_order(routes, round_):
+            # A route's first window also warms the collector's pools and caches for it; later ones only
+            # need their new connections warm.
+            warmup = args.round_warmup if route in warmed else args.warmup
+            warmed.add(route)
+            if route == "events":
+                results.append(measure(env, collector, config, bodies, run, args, round_, warmup))
+            else:
+                results.append(measure_route(env, collector, listener, config, bodies, route, run, args, round_,
+                                             warmup))
+    return results
+
+
+# --------------------------------------------------------------------------- per-round ratios
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    """One route's windows of one run and batch size, each compared with the native window of its round."""
+
+    config: str
+    batch: int
+    run: int
+    route: str
+    windows: int
+    median_events_per_s: float
+    median_cores: float  # the collector's (syslog: the listener's)
+    failures: int
+    # Per-round ratios to native; None without a native window (or one that took nothing) to compare with.
+    median_ratio: float | None
+    min_ratio: float | None
+    max_ratio: float | None
+    median_core_ratio: float | None
+
+
+def _ratio(value: float, native: float) -> float | None:
+    return value / native if native > 0 else None
+
+
+def summarize_routes(results: Sequence[Result]) -> list[RouteSummary]:
+    """Per (configuration, batch, run, route): medians of the windows and of their per-round ratios to native."""
+    native = {(r.config, r.batch, r.run, r.round): r for r in results if r.route == "events"}
+    groups: dict[tuple[str, int, int, str], list[Result]] = {}
     for r in results:
-        native = next((n for n in results if n.route == "events" and n.batch == r.batch and n.run == r.run), None)
+        groups.setdefault((r.config, r.batch, r.run, r.route), []).append(r)
+    summaries = []
+    for (config, batch, run, route), windows in groups.items():
+        ratios, core_ratios = [], []
+        for w in windows:
+            if (n := native.get((config, batch, run, w.round))) is None:
+                continue
+            if (ratio := _ratio(w.max_events_per_s, n.max_events_per_s)) is not None:
+                ratios.append(ratio)
+            if (core_ratio := _ratio(w.events_per_collector_core_s, n.events_per_collector_core_s)) is not None:
+                core_ratios.append(core_ratio)
+        summaries.append(RouteSummary(
+            config=config, batch=batch, run=run, route=route, windows=len(windows),
+            median_events_per_s=statistics.median(w.max_events_per_s for w in windows),
+            median_cores=statistics.median(w.cpu_cores.get("collector", 0.0) for w in windows),
+            failures=sum(sum(w.closed_failures.values()) for w in windows),
+            median_ratio=statistics.median(ratios) if ratios else None,
+            min_ratio=min(ratios, default=None),
+            max_ratio=max(ratios, default=None),
+            median_core_ratio=statistics.median(core_ratios) if core_ratios else None,
+        ))
+    return summaries
+
+
+def print_route_summary(summaries: Sequence[RouteSummary]) -> None:
+    """Each route beside the native route (issue 13's >= 70%): medians over the rounds of each run."""
+    print()
+    print("| configuration | batch | run | route | windows | median events/s | median % of native (per round) "
+          "| min..max % of native | median collector cores (syslog: listener) | median % of native per core "
+          "| failures |")
+    print("|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|")
+    for s in summaries:
+        spread = f"{_pct(s.min_ratio)}..{_pct(s.max_ratio)}" if s.min_ratio is not None else "-"
+        print(f"| {s.config} | {s.batch} | {s.run} | {s.route} | {s.windows} | {s.median_events_per_s:,.0f} | "
+              f"{_pct(s.median_ratio)} | {spread} | {s.median_cores:.2f} | {_pct(s.median_core_ratio)} | "
+              f"{s.failures or '-'} |")
+
+
+def print_routes(results: list[Result]) -> None:
+    """Every window (``--verbose``): each route's events/s beside the native window of its round."""
+    native = {(r.config, r.batch, r.run, r.round): r for r in results if r.route == "events"}
+    print()
+    print("| configuration | batch | run | round | route | max events/s | % of native "
+          "| cores: collector (syslog: listener) / kafka / loadgen | events per collector core-s "
+          "| % of native per core | p99 @max ms | failures | load 1m |")
+    print("|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---|---:|")
+    for r in results:
+        n = native.get((r.config, r.batch, r.run, r.round))
         # Per core as well: on a shared machine a route's events/s says as much about the CPU it was given.
-        share = f"{r.max_events_per_s / native.max_events_per_s:.0%}" if native and native.max_events_per_s else "-"
-        per_core = (f"{r.events_per_collector_core_s / native.events_per_collector_core_s:.0%}"
-                    if native and native.events_per_collector_core_s else "-")
+        share = _ratio(r.max_events_per_s, n.max_events_per_s) if n else None
+        per_core = _ratio(r.events_per_collector_core_s, n.events_per_collector_core_s) if n else None
         cores = " / ".join(f"{r.cpu_cores.get(k, 0):.2f}" for k in ("collector", "kafka", "loadgen"))
-        print(f"| {r.batch} | {r.run} | {r.route} | {r.max_events_per_s:,.0f} | {share} | {cores} | "
-              f"{r.events_per_collector_core_s:,.0f} | {per_core} | {_f(r.closed_p99_ms)} | "
-              f"{r.closed_failures or '-'} |")
+        print(f"| {r.config} | {r.batch} | {r.run} | {r.round} | {r.route} | {r.max_events_per_s:,.0f} | "
+              f"{_pct(share)} | {cores} | {r.events_per_collector_core_s:,.0f} | {_pct(per_core)} | "
+              f"{_f(r.closed_p99_ms)} | {r.closed_failures or '-'} | {r.loadavg_1m:.1f} |")
 
 
 def ceiling(env: BenchEnv, config: Config, bodies: Bodies, closed: Window, result: Result) -> None:
@@ -635,7 +801,7 @@ def print_table(results: list[Result], targets: bool = True) -> None:
             values = [r.max_events_per_s for r in rows]
             line = (
                 f"batch {batch}: best {best.max_events_per_s:,.0f} events/s ({best.config}); "
-                f"spread {min(values):,.0f}..{max(values):,.0f} over {len(values)} runs"
+                f"spread {min(values):,.0f}..{max(values):,.0f} over {len(values)} closed loops"
             )
             if batch == 1000:
                 p99s = [r.open_p99_ms for r in rows if r.open_p99_ms is not None]
@@ -656,6 +822,10 @@ def _n(value: float | None) -> str:
 
 def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 # --------------------------------------------------------------------------- main
@@ -719,11 +889,29 @@ def main(argv: list[str] | None = None) -> int:
         help=f"routes to send the same events through, comma-separated, each run in turn: {', '.join(ROUTES)} "
         "(default events, the native route)",
     )
-    parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="windows of --duration s per route and run, the routes taking turns (odd rounds in --routes order, "
+        "even ones reversed); each route's ratio to native is taken per round and the median reported "
+        "(default 1; e.g. 6 with --duration 5; needs --skip-open-loop --skip-ceiling above 1)",
+    )
+    parser.add_argument(
+        "--round-warmup", type=float, default=1.0,
+        help="warm-up of a route's windows after its first, which gets --warmup (default 1)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="with --routes, also print every window")
+    parser.add_argument("--json", metavar="FILE", help="also write every result (each window) as JSON")
     args = parser.parse_args(argv)
     routes = [r for r in args.routes.split(",") if r]
     if unknown := set(routes) - set(ROUTES):
-        raise SystemExit(f"--routes: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ROUTES)}")
+        parser.error(f"--routes: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ROUTES)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
+    if args.round_warmup < 0:
+        parser.error(f"--round-warmup must not be negative, not {args.round_warmup}")
+    if args.rounds > 1 and not args.sweep and not (args.skip_open_loop and args.skip_ceiling):
+        # Every native window would run them, putting minutes between the windows a round compares.
+        parser.error("--rounds above 1 compares closed loops only: add --skip-open-loop --skip-ceiling")
 
     info = machine_info()
     print_machine(info)
@@ -761,21 +949,29 @@ def main(argv: list[str] | None = None) -> int:
                 except RuntimeError as exc:
                     progress(f"  skipped: {exc}")
                     continue
+                listener = None
                 try:
-                    for batch in batches:
-                        for route in routes:
-                            if route == "events":
-                                results.append(measure(env, collector, config, bodies[batch], run, args))
-                            else:
-                                results.append(measure_route(env, collector, config, bodies[batch], route, run, args))
+                    # One listener for all the run's windows: starting one takes seconds.
+                    listener = SyslogListener(env, config.extra_env, run) if "syslog" in routes else None
+                    run_results = [result for batch in batches for result in
+                                   measure_rounds(env, collector, listener, config, bodies[batch], routes, run, args)]
                 finally:
+                    if listener is not None:
+                        listener.stop()
                     collector.stop()
+                if listener is not None:
+                    count_syslog_events(listener, run_results)
+                results.extend(run_results)
     print_table([r for r in results if r.route == "events"])
-    if routes != ["events"]:
+    summaries = summarize_routes(results) if routes != ["events"] else []
+    if args.verbose and summaries:
         print_routes(results)
+    if summaries:
+        print_route_summary(summaries)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"machine": info, "args": vars(args), "results": [asdict(r) for r in results]}, handle, indent=2)
+            json.dump({"machine": info, "args": vars(args), "results": [asdict(r) for r in results],
+                       "routes": [asdict(s) for s in summaries]}, handle, indent=2)
     return 0
 
 
