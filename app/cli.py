@@ -76,7 +76,6 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
     import gc
     import os
     import signal
-    import threading
 
     # The workers count into the collector's Prometheus files (set before prometheus_client is imported), so
     # the collector's /metrics on this machine includes the syslog refusals and acceptances.
@@ -84,6 +83,7 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.collector_metrics_dir))
 
     from app.parent_death import die_with_parent
+    from app.signals import StopSignals
     from collector.syslog.listener import SyslogListener, bind
     from lookout.logsetup import configure
 
@@ -110,11 +110,9 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
             listener.stop()
             os._exit(0)
         workers.append(pid)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stop = StopSignals()
     code = 0
-    while not stopping.wait(0.5):
+    while not stop.wait(0.5):
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid:  # a worker died: stop, so whoever runs this (lookout up, an orchestrator) sees it and restarts
             _err(f"lookout syslog: worker {pid} exited ({status}); stopping")
@@ -130,13 +128,9 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
 
 def _wait_for_signal() -> None:
     """Block until SIGTERM or SIGINT (a scaled-mode process runs until its orchestrator stops it)."""
-    import signal
-    import threading
+    from app.signals import StopSignals
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    done.wait()
+    StopSignals().wait()
 
 
 def _port(raw: str) -> int:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from access import accounts, keys
 from access.audit import Actor
 from access.credentials import generate_password
 from app.node import Node
+from app.signals import StopSignals
 from app.stack import Stack
 from app.stack.base import log_excerpt, port_in_use, port_owner
 from lookout.settings import PROJECT_ROOT, Settings
@@ -159,13 +158,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
     dashboards_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     node = Node(settings)
     demo_traffic = None
-    stopping = threading.Event()
-
-    def _stop(_signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopSignals()
     try:
         wait_http(f"{collector_url}/healthz", 30, "the collector", collector.exit_reason)
         if settings.syslog_port:
@@ -193,7 +186,7 @@ def run(settings: Settings, *, demo: bool, start_stack: bool, demo_rate: float, 
             + ("  demo traffic: on\n" if demo else "")
             + "Press Ctrl-C to stop (the local stack keeps running; `lookout stack down` stops it)."
         )
-        while not stopping.wait(1.0):
+        while not stop.wait(1.0):
             for what, child in (("collector", collector), ("syslog listener", syslog)):
                 if child is not None and (reason := child.exit_reason()) is not None:
                     progress(f"the {what} {reason}; stopping")

@@ -29,6 +29,16 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 
+def handles_sigterm(pid: int) -> bool:
+    """True once the process has installed a SIGTERM handler."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 class Child:
     """One `python -m app.cli ...` process with its output in a log file."""
 
@@ -66,12 +76,7 @@ class Child:
 
     def handles_sigterm(self) -> bool:
         """True once the child has installed its SIGTERM handler (its start-up is that far)."""
-        try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        except OSError:
-            return False
-        caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
-        return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+        return handles_sigterm(self.proc.pid)
 
     def terminate(self, timeout_s: float = 45.0) -> int:
         """SIGTERM and wait for a graceful exit; a child that hangs is killed and reported.

@@ -5,6 +5,8 @@ keys, TLS and the listener's bounds, with raw sockets."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -21,6 +23,7 @@ from app.stack.base import find_free_port
 from collector.syslog.listener import SyslogListener
 from lookout.settings import Settings
 from tests.integration.conftest import eventually, run_cli
+from tests.integration.procs import Processes, handles_sigterm
 from tests.integration.syslog_daemons import rsyslog_command, running, syslog_ng_command
 
 pytestmark = pytest.mark.integration
@@ -250,3 +253,27 @@ def test_lookout_syslog_names_a_port_it_cannot_use(settings):
         port = taken.getsockname()[1]
         refused = run_cli(settings, "syslog", env={"LOOKOUT_SYSLOG_PORT": str(port)})
     assert refused.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in refused.stderr
+
+
+def test_lookout_syslog_stops_when_its_whole_group_is_signalled(settings, tmp_path: Path):
+    # Ctrl-C reaches every process of the group, and the parent then sends its workers SIGTERM too: a worker
+    # whose handler took a lock its main thread held (Event.set in Event.wait) never exited.
+    # (The race is narrow: this shows the exit, it does not reproduce the old hang every time.)
+    procs = Processes(tmp_path)
+    try:
+        child = procs.start(["syslog"], {**settings.as_env(), "LOOKOUT_SYSLOG_PORT": str(find_free_port()),
+                                         "LOOKOUT_SYSLOG_WORKERS": "2"})
+        workers = eventually(lambda: _ready_workers(child.pid, 2), timeout_s=30)
+        os.killpg(child.pid, signal.SIGINT)
+        os.kill(child.pid, signal.SIGTERM)
+        assert child.proc.wait(15) == 0, child.log_tail()
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # the parent waited for them
+    finally:
+        procs.close()
+
+
+def _ready_workers(pid: int, count: int) -> list[int] | None:
+    """The parent's forked workers once there are ``count`` and every process handles SIGTERM."""
+    workers = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return workers if len(workers) == count and all(map(handles_sigterm, [pid, *workers])) else None
+
