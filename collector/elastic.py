@@ -142,36 +142,44 @@ def _event(
     return event  # without an id of its own, validation draws one; the answer names it (bulk_response)
 
 
-# One object for every item's answer: it is only serialized, never changed.
-_SHARDS: Mapping[str, int] = {"total": 1, "successful": 1, "failed": 0}
-
-
-def bulk_response(items: Sequence[BulkItem], result: IngestResult, took_ms: int) -> dict:
-    """Elasticsearch's bulk answer: one entry per action, in order, each with its own status.
+def bulk_response(items: Sequence[BulkItem], result: IngestResult, took_ms: int) -> bytes:
+    """Elasticsearch's bulk answer, as JSON: one entry per action, in order, each with its own status.
 
     ``result`` is the intake's for these items, with their event ids kept: an item without an ``_id`` of its
-    own is answered with the id its event was stored under.
+    own is answered with the id its event was stored under. A stored item's entry differs from the next one's
+    only in its index, id and position, so it is written as text: building and encoding two dicts per item
+    was a tenth of a 1,000-item request's CPU. Whatever came from the client is JSON-encoded by orjson.
     """
     refused = {int(e["index"]): str(e["error"]) for e in result.errors}  # type: ignore[call-overload]
     stored = result.event_ids
-    out: list[dict[str, object]] = []
+    indexes: dict[str, str] = {}  # each index name's JSON text, encoded once
+    entries: list[str] = []
     for position, item in enumerate(items):
-        doc_id = item.doc_id
-        if doc_id is None and isinstance(item.event, dict):
+        index = indexes.get(item.index)
+        if index is None:
+            index = indexes[item.index] = orjson.dumps(item.index).decode()
+        if item.doc_id is not None:
+            doc_id = orjson.dumps(item.doc_id).decode()
+        elif not isinstance(item.event, dict):
+            doc_id = "null"  # an action refused before its document was read
+        elif stored[position] is not None:
+            doc_id = f'"{stored[position]}"'  # a UUID validation wrote: nothing to escape
+        else:
             # Like Elasticsearch, a refused document without an _id is still answered with an id.
-            doc_id = stored[position] or (str(item.event["event_id"]) if "event_id" in item.event
-                                          else new_event_id())
+            given = item.event.get("event_id")
+            doc_id = f'"{new_event_id()}"' if given is None else orjson.dumps(str(given)).decode()
         reason = refused.get(position) if refused else None
         if reason is None:
-            entry: dict[str, object] = {
-                "_index": item.index, "_id": doc_id, "_version": 1, "result": "created", "_shards": _SHARDS,
-                "_seq_no": position, "_primary_term": 1, "status": 201,
-            }
+            entries.append(
+                f'{{"{item.action}":{{"_index":{index},"_id":{doc_id},"_version":1,"result":"created",'
+                f'"_shards":{{"total":1,"successful":1,"failed":0}},"_seq_no":{position},"_primary_term":1,'
+                f'"status":201}}}}'
+            )
         else:
-            entry = {"_index": item.index, "_id": doc_id, "status": 400,
-                     "error": {"type": "document_parsing_exception", "reason": reason}}
-        out.append({item.action: entry})
-    return {"took": took_ms, "errors": bool(refused), "items": out}
+            error = orjson.dumps({"type": "document_parsing_exception", "reason": reason}).decode()
+            entries.append(f'{{"{item.action}":{{"_index":{index},"_id":{doc_id},"status":400,"error":{error}}}}}')
+    return (f'{{"took":{took_ms},"errors":{"true" if refused else "false"},"items":[' + ",".join(entries)
+            + "]}").encode()
 
 
 def error_body(status: int, reason: str) -> dict[str, object]:

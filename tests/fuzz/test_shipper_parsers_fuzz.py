@@ -9,6 +9,7 @@ import base64
 import time
 
 import cramjam
+import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -57,8 +58,25 @@ def test_elastic_bulk(lines: list[bytes], index: str | None) -> None:
     except BodyError as exc:
         refused(exc)
         return
-    answer = elastic.bulk_response(items, validate([item.event for item in items]), 1)
-    assert len(answer["items"]) == len(items)
+    result = validate([item.event for item in items])
+    answer = orjson.loads(elastic.bulk_response(items, result, 1))
+    errors = {error["index"]: error["error"] for error in result.errors}
+    assert answer["took"] == 1 and answer["errors"] is bool(errors) and len(answer["items"]) == len(items)
+    for position, (item, entry) in enumerate(zip(items, answer["items"], strict=True)):
+        assert list(entry) == [item.action]
+        written = entry[item.action]
+        assert written["_index"] == item.index
+        if item.doc_id is not None:
+            assert written["_id"] == item.doc_id
+        elif isinstance(item.event, dict):
+            assert written["_id"] == (result.event_ids[position] or written["_id"]) and type(written["_id"]) is str
+        else:
+            assert written["_id"] is None
+        if position in errors:
+            assert written["status"] == 400 and written["error"] == {"type": "document_parsing_exception",
+                                                                     "reason": errors[position]}
+        else:
+            assert written["status"] == 201 and written["_seq_no"] == position and written["result"] == "created"
 
 
 LABELS = st.one_of(

@@ -101,7 +101,7 @@ def test_bulk_response_has_one_entry_per_action_in_order() -> None:
                  {"message": "b"}, {"index": {}}, {"msg": 1})
     result = build_records([item.event for item in items], now_ms=NOW_MS, may_send=lambda _kind: True,
                            topic_for=str, max_event_bytes=10_000, keep_ids=True)
-    answer = bulk_response(items, result, took_ms=3)
+    answer = orjson.loads(bulk_response(items, result, took_ms=3))
     assert answer["took"] == 3 and answer["errors"] is True
     assert answer["items"][0]["index"]["status"] == 201 and answer["items"][0]["index"]["_id"] == UUID
     assert answer["items"][1] == {
