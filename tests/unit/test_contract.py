@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 
 import orjson
@@ -548,3 +549,25 @@ def test_from_json_dict_keeps_unknown_keys_in_metadata() -> None:
 def test_from_json_dict_rejects_broken_records(wire: dict) -> None:
     with pytest.raises(InvalidEvent, match="not a Lookout wire event"):
         Event.from_json_dict(wire)
+
+
+def test_event_ids_stay_unique_across_threads_and_forks() -> None:
+    # Ids come from blocks of random bytes: no two threads, and no parent and forked child, may share one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        drawn = [event_id for batch in pool.map(lambda _: [new_event_id() for _ in range(1000)], range(8))
+                 for event_id in batch]
+    assert len(set(drawn)) == len(drawn)
+    new_event_id()  # the parent's block is now partly used, and the child inherits it
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, "\n".join(new_event_id() for _ in range(300)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        in_child = set(pipe.read().split("\n"))
+    in_parent = {new_event_id() for _ in range(300)}
+    assert len(in_child) == 300 and len(in_parent) == 300 and not in_child & in_parent
