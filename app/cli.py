@@ -73,7 +73,6 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
     """The syslog listener: ``LOOKOUT_SYSLOG_WORKERS`` forked processes serving one socket bound here."""
-    import gc
     import os
     import signal
 
@@ -84,6 +83,7 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
 
     from app.parent_death import die_with_parent
     from app.signals import StopSignals
+    from collector.heap import settle as settle_heap
     from collector.syslog.listener import SyslogListener, bind
     from lookout.logsetup import configure
 
@@ -101,9 +101,7 @@ def cmd_syslog(_args: argparse.Namespace, settings: Settings) -> int:
         pid = os.fork()  # before any thread or connection exists in this process
         if pid == 0:
             die_with_parent()
-            # What the worker inherited lives as long as it does: out of the collector's sight, every full
-            # collection stops walking it (a read of ~900 messages allocates enough to trigger several).
-            gc.freeze()
+            settle_heap()  # what the worker inherited lives as long as it does
             listener = SyslogListener(settings, server=server)
             listener.start()
             _wait_for_signal()

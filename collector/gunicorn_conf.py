@@ -90,6 +90,9 @@ def _trim_periodically(libc: ctypes.CDLL) -> None:
 
 
 def post_worker_init(_worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    from collector.heap import settle
+
+    settle()  # the app is loaded: what it keeps is out of the cyclic collector's way (collector/heap.py)
     if _libc is None:
         return
     _libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
