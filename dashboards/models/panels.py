@@ -28,6 +28,7 @@ class Table(BaseModel):
     columns: list[Column]
     rows: list[dict[str, Cell]]
     empty: str = "Nothing in this range."
+    shown: int | None = Field(None, description="rows drawn before a 'Show all' button; null: every row")
 
 
 class Figure(BaseModel):

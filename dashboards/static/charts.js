@@ -136,7 +136,20 @@
         if (cell.spark) td.appendChild(sparkline(cell.spark));
       }
     }
-    return t;
+    if (!spec.shown || spec.rows.length <= spec.shown) return t;
+    const hidden = Array.from(body.rows).slice(spec.shown);
+    for (const tr of hidden) tr.hidden = true;
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "link-button";
+    more.textContent = `Show all ${spec.rows.length}`;
+    more.addEventListener("click", () => {
+      for (const tr of hidden) tr.hidden = false;
+      more.remove();
+    });
+    const holder = document.createElement("div");
+    holder.append(t, more);
+    return holder;
   }
 
   function message(body, text, className) {

@@ -388,6 +388,10 @@ def endpoints_panel(
     return models.EndpointsPanel(table=table, data=rows, step_s=scope.step_s)
 
 
+# A fleet of hundreds of services: the busiest are drawn, the rest are a click away (the data has them all).
+SERVICES_SHOWN = 25
+
+
 def services_panel(
     per_bucket: pd.DataFrame, last_seen: pd.DataFrame, scope: Scope, span: TimeRange
 ) -> models.ServicesPanel:
@@ -460,7 +464,8 @@ def services_panel(
         }  # fmt: skip
         for row in rows
     ]
-    table = Table(columns=columns, rows=table_rows, empty="No service has sent events in this range.")
+    table = Table(columns=columns, rows=table_rows, empty="No service has sent events in this range.",
+                  shown=SERVICES_SHOWN)
     return models.ServicesPanel(table=table, data=rows, step_s=scope.step_s)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from dashboards.views.overview_panels import SERVICES_SHOWN
 from tests.integration.test_rollups import post_events
 from tests.integration.web.test_browser import browser, shot  # noqa: F401 - the module's Chromium fixture
 from tests.integration.web.test_overview_api import api_event, other_events
@@ -40,6 +41,9 @@ def traffic(collector_url, ingest_key, node) -> str:
                 earlier = {**event, "event_id": str(uuid.uuid4()), "timestamp": event["timestamp"] - 86_400_000}
                 events.append({**earlier, "response_time_ms": event["response_time_ms"] / 2})
         events += other_events(service, base_ms)
+    # More services than the table draws before its "Show all" button, each with one request.
+    fleet = uuid.uuid4().hex[:4]
+    events += [api_event(f"fleet-{fleet}-{n:02}", base_ms, n) for n in range(SERVICES_SHOWN + 1)]
     assert post_events(collector_url, ingest_key, events) == len(events)
     return events[0]["service"]
 
@@ -100,8 +104,16 @@ def test_overview_draws_every_panel_and_a_drag_moves_the_range(page: Page, web_u
     expect(link).to_have_attribute("href", re.compile(r"^/explore\?q=.*status_code%3A%3E%3D500"))
     expect(page.locator("[data-name='platform-health'] tbody tr").first).to_be_visible()
     shot(page, "30-overview")
+    # The busiest services are drawn, the rest behind a button.
+    total = page.locator("[data-name='services'] tbody tr").count()
+    assert total > SERVICES_SHOWN + 3  # the fixture's three and its fleet, at least
+    visible = page.locator("[data-name='services'] tbody tr:visible")
+    expect(visible).to_have_count(SERVICES_SHOWN)
+    page.locator("[data-name='services']").get_by_role("button", name=f"Show all {total}").click()
+    expect(visible).to_have_count(total)
 
     plot = page.locator("[data-name='request-rate'] .nsewdrag").first
+    plot.scroll_into_view_if_needed()  # the long services table scrolled the page down
     box = plot.bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
