@@ -306,8 +306,14 @@ def test_security_filters_ip_history_and_the_audited_investigation_workflow(
     assert {e["event_id"] for e in found["events"]} == {e["event_id"] for e in (first, second, third)}
     assert found["logs_query"] == f'ip_address:"{ip}" OR "{ip}"' and found["explorer_url"].startswith("/explore?q=")
 
-    badge_before = _badge(ops, web_url)
-    assert badge_before == security_review.open_critical(web_settings) and badge_before >= 2
+    # Other tests' critical events may still be arriving: the badge (counted at most every 5 s) must agree with
+    # the table at some moment, not at the first look.
+    def badge_agrees() -> tuple[int] | None:  # a tuple: a badge of 0 is an answer too
+        shown = _badge(ops, web_url)
+        return (shown,) if shown == security_review.open_critical(web_settings) else None
+
+    (badge_before,) = eventually(badge_agrees, timeout_s=60)
+    assert badge_before >= 2
 
     # A viewer cannot investigate, through the API or the page.
     viewer_csrf = {"X-CSRFToken": page_csrf(viewer_browser, web_url)}
@@ -385,7 +391,8 @@ def test_security_filters_ip_history_and_the_audited_investigation_workflow(
         for state in ("open", "investigated", "false_positive")
     }
     assert states == {"open": 1, "investigated": 1, "false_positive": 2}
-    assert _badge(ops, web_url) == badge_before - 2
+    # The two critical events are no longer open (above), and the badge counts what is.
+    eventually(badge_agrees, timeout_s=60)
 
     # A re-delivered event (same id and time) neither comes back open nor counts twice; the marker sent
     # behind it in the same record shows it was written.
