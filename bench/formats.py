@@ -106,9 +106,14 @@ class _Stubs:
         return lambda *_args, **_kwargs: []
 
 
-def _whole_handlers(events: list[dict]) -> dict[str, Callable[[], None]]:
+def stub_services() -> CollectorServices:
+    """The collector's services with the parts every route shares stubbed out (_Stubs)."""
     stubs = _Stubs()
-    services = CollectorServices(authenticator=stubs, limiter=stubs, producer=stubs, redis=stubs)  # type: ignore[arg-type]
+    return CollectorServices(authenticator=stubs, limiter=stubs, producer=stubs, redis=stubs)  # type: ignore[arg-type]
+
+
+def _whole_handlers(events: list[dict]) -> dict[str, Callable[[], None]]:
+    services = stub_services()
     settings = Settings.from_env({"LOOKOUT_LOG_JSON": "false", "LOOKOUT_SYSLOG_PORT": "0"})
     client = create_app(settings, services).test_client()
     auth = {"Authorization": "Bearer bench"}

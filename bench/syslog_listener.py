@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.syslog_listener [--connections 1,6] [--duration 6] [--repeat 3]
 
 One listener runs in this process on a free port, with the key check, the rate limit and Kafka stubbed out
-(bench.formats' stand-ins), as one ``lookout syslog`` worker does with its own threads: one per connection.
+(bench.formats.stub_services), as one ``lookout syslog`` worker does with its own threads: one per connection.
 A separate process sends the benchmark's octet-counted RFC 5424 stream (bench.formats.syslog_stream) back
 to back over each connection. Prints the messages handled per second of wall time and the listener's CPU
 per message (this process's CPU time over the messages it handled, so the senders' CPU is not in it).
@@ -25,9 +25,8 @@ import threading
 import time
 
 from bench.common import log_event
-from bench.formats import _Stubs, syslog_stream
+from bench.formats import stub_services, syslog_stream
 from collector.heap import settle
-from collector.services import CollectorServices
 from collector.syslog.framing import Deframer, FrameError
 from collector.syslog.listener import SyslogListener
 from lookout.settings import PROJECT_ROOT, Settings
@@ -96,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.NamedTemporaryFile(suffix=".syslog", delete=False) as out:
         out.write(b"\0".join(streams))  # the stream holds no NUL: octet counts and printable text
     streams_path = out.name
-    stubs = _Stubs()
-    services = CollectorServices(authenticator=stubs, limiter=stubs, producer=stubs, redis=stubs)  # type: ignore[arg-type]
+    services = stub_services()
     settings = Settings.from_env({"LOOKOUT_LOG_JSON": "false"}).with_(syslog_key="bench", syslog_port=0)
     listener = _CountingListener(settings, services)
     listener.start()
